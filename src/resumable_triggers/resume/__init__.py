@@ -1,0 +1,63 @@
+"""Provider-agnostic resume machinery: the record, the decision, the base operator and trigger.
+
+Subclass :class:`ResumableDeferrableOperator` and :class:`ResumableJobTrigger` to make any external
+job (Databricks, EMR, Spark on Kubernetes...) submit once and survive every restart.
+"""
+
+from __future__ import annotations
+
+from resumable_triggers.resume._decision import (
+    Decision,
+    JobPhase,
+    JobStatus,
+    Plan,
+    StaleTry,
+    first_try_of_cycle,
+    plan_after_status,
+    plan_start,
+)
+from resumable_triggers.resume._operator import (
+    JobFailed,
+    KilledByUser,
+    ResumableDeferrableOperator,
+    default_deferrable,
+)
+from resumable_triggers.resume._record import (
+    CorruptRecord,
+    ExternalId,
+    ForeignRecord,
+    RecordProblem,
+    ResumeRecord,
+    UnknownRecordVersion,
+    derive_token,
+)
+from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger, WatchArgs
+
+__all__ = [
+    "CheckpointGuard",
+    "CorruptRecord",
+    "Decision",
+    "EventOutcome",
+    "ExternalId",
+    "ForeignRecord",
+    "JobEvent",
+    "JobFailed",
+    "JobPhase",
+    "JobStatus",
+    "KilledByUser",
+    "Plan",
+    "RecordProblem",
+    "ResumableDeferrableOperator",
+    "ResumableJobTrigger",
+    "ResumeRecord",
+    "SigtermReceived",
+    "StaleTry",
+    "UnknownRecordVersion",
+    "WatchArgs",
+    "default_deferrable",
+    "derive_token",
+    "first_try_of_cycle",
+    "plan_after_status",
+    "plan_start",
+]

@@ -1,0 +1,340 @@
+"""The provider-agnostic operator: submit once, defer, re-enter the deferral on every later attempt.
+
+A new external system plugs in by subclassing :class:`ResumableDeferrableOperator` and implementing
+``submit_job`` (with an idempotency token), ``job_status``, ``cancel_job`` and ``job_trigger``; the
+base owns the resume record, the decision, deferral, the worker-side poll of ``deferrable=False``,
+SIGTERM checkpoints and kill semantics. Remote calls are written once, async; the worker runs them
+through :func:`asyncio.run`, the triggerer on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import os
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow.sdk.observability import stats
+
+from resumable_triggers.resume._decision import (
+    METRIC_OF,
+    Decision,
+    JobPhase,
+    JobStatus,
+    Plan,
+    first_try_of_cycle,
+    plan_after_status,
+    plan_start,
+)
+from resumable_triggers.resume._record import (
+    CorruptRecord,
+    ExternalId,
+    ForeignRecord,
+    RecordProblem,
+    ResumeRecord,
+    UnknownRecordVersion,
+    derive_token,
+)
+from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+T = TypeVar("T")
+
+try:  # AIP-96 did not ship in Airflow 3.3; use its checkpoint exception where a later Airflow has it.
+    from airflow.sdk.exceptions import AirflowTaskCheckpointed  # type: ignore[attr-defined]
+except ImportError:
+    AirflowTaskCheckpointed = None
+
+
+class JobFailed(AirflowException):
+    """The external job ended without success. The next try submits a fresh job (a new generation)."""
+
+    def __init__(self, event: JobEvent) -> None:
+        super().__init__(
+            f"job {event.external_id} ended in state {event.state}: {event.message or 'no message'}"
+            + (f" ({event.url})" if event.url else "")
+        )
+        self.event = event
+
+
+class KilledByUser(AirflowException):
+    """A user marked the running task failed or cleared it while it held a job."""
+
+
+def default_deferrable() -> bool:
+    """True, unless the deployment explicitly configured ``[operators] default_deferrable``."""
+    explicit = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE" in os.environ or configparser.ConfigParser.has_option(
+        conf, "operators", "default_deferrable"
+    )
+    return conf.getboolean("operators", "default_deferrable", fallback=True) if explicit else True
+
+
+class ResumableDeferrableOperator(BaseOperator):
+    """Base for operators that run one long external job per logical attempt, and survive anything.
+
+    :param deferrable: watch the job from the triggerer (default: True, unless the deployment set
+        ``[operators] default_deferrable``). With False the worker polls, under the same resume rules,
+        and a worker shutdown hands the job over to the triggerer.
+    :param cancel_on_kill: cancel the job when a *user* stops the task (mark failed/success, clear).
+        Worker shutdowns, evictions and triggerer restarts never cancel it.
+    :param polling_period_seconds: seconds between polls of the job's status.
+    """
+
+    # task_state_store key; renaming it on a deployed operator orphans every in-flight record.
+    resume_key: ClassVar[str]
+    # Written into each record, so a value written by another kind of job is recognised as foreign.
+    job_kind: ClassVar[str]
+    external_id_xcom_key: ClassVar[str] = "external_id"
+    url_xcom_key: ClassVar[str] = "job_url"
+    event_type: ClassVar[type[JobEvent]] = JobEvent
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool | None = None,
+        cancel_on_kill: bool = True,
+        polling_period_seconds: float = 30,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if polling_period_seconds <= 0:
+            raise ValueError(f"polling_period_seconds must be > 0, got {polling_period_seconds!r}")
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.cancel_on_kill = cancel_on_kill
+        self.polling_period_seconds = polling_period_seconds
+        self._guard = CheckpointGuard()
+
+    # -- what a subclass implements -------------------------------------------------------------------
+
+    def validate_job(self) -> None:
+        """Check the (rendered) job spec before any remote call; raise ValueError naming the field."""
+
+    async def submit_job(self, token: str, context: Context) -> ExternalId:
+        """Submit the job with this idempotency token: the same token must yield the same job."""
+        raise NotImplementedError
+
+    async def job_status(self, external_id: ExternalId) -> JobStatus:
+        raise NotImplementedError
+
+    async def cancel_job(self, external_id: ExternalId) -> None:
+        raise NotImplementedError
+
+    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger:
+        raise NotImplementedError
+
+    def job_result(self, context: Context, event: JobEvent) -> Any:
+        """The task's return value once the job succeeded (pushed as ``return_value``)."""
+        return event.external_id
+
+    # -- the machinery --------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        self.validate_job()
+        plan = self._decide(context)
+        record = plan.record
+        if plan.decision is Decision.ALREADY_SUCCEEDED:
+            assert record.external_id is not None
+            status = self._call(self.job_status(record.external_id))
+            return self._finish(context, record, self._event_from_status(record.external_id, status))
+        if plan.decision.submits:
+            self._store(context, record)
+            external_id = self._call(self.submit_job(record.token, context))
+            self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
+            record = record.with_external_id(external_id)
+        return self._hold(context, record, persist=plan.decision.submits)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Where the task resumes when the trigger fired."""
+        job_event = self.event_type.from_payload(event)
+        with self._guard.armed():
+            try:
+                if job_event.outcome is EventOutcome.WATCH_ERROR:
+                    # The job may be healthy: fail this try; the retry reconnects to the same job.
+                    raise AirflowException(f"lost track of job {job_event.external_id}: {job_event.message}")
+                record = self._load(context)
+                if record is None or record.external_id != job_event.external_id:
+                    self.log.warning(
+                        "resume record does not name job %s; finishing from the event alone",
+                        job_event.external_id,
+                    )
+                    record = None
+                return self._finish(context, record, job_event)
+            except SigtermReceived:
+                return self._on_sigterm(context, job_event.external_id)
+
+    def on_kill(self) -> None:
+        """Deliberately does not cancel: see :class:`CheckpointGuard` and ``cancel_on_kill``.
+
+        Airflow calls this from its SIGTERM handler, where no supervisor call is safe and a worker
+        shutdown cannot be told from a user's kill. While a job is held the guard replaces that
+        handler and decides in the main thread; outside those windows there is no job to cancel.
+        """
+
+    def _decide(self, context: Context) -> Plan:
+        ti = context["ti"]
+        cycle = first_try_of_cycle(max_tries=ti.max_tries, retries=self.retries or 0)
+
+        def mint(cycle: int, generation: int, salt: str = "") -> ResumeRecord:
+            token = derive_token(
+                dag_id=ti.dag_id,
+                run_id=ti.run_id,
+                task_id=ti.task_id,
+                map_index=ti.map_index if ti.map_index is not None else -1,
+                cycle=cycle,
+                generation=generation,
+                salt=salt,
+            )
+            return ResumeRecord(kind=self.job_kind, token=token, cycle=cycle, generation=generation)
+
+        try:
+            stored = self._load(context)
+        except (ForeignRecord, CorruptRecord) as problem:
+            self._quarantine(context, problem)
+            # A salt keeps the fresh token apart from every token the unreadable record may have used.
+            stored = None
+            plan = Plan(Decision.FRESH_SUBMIT, mint(cycle, 0, salt=f"quarantined-{ti.try_number}"))
+            self._count(plan.decision)
+            return plan
+        plan = plan_start(stored, cycle=cycle, mint=mint)
+        if plan.decision is Decision.INSPECT:
+            assert plan.record.external_id is not None
+            status = self._call(self.job_status(plan.record.external_id))
+            self.log.info("stored job %s is %s", plan.record.external_id, status.state)
+            plan = plan_after_status(plan.record, status, mint=mint)
+        self.log.info(
+            "resume decision: %s (cycle %s, generation %s, job %s)",
+            plan.decision.value,
+            plan.record.cycle,
+            plan.record.generation,
+            plan.record.external_id,
+        )
+        self._count(plan.decision)
+        return plan
+
+    def _hold(self, context: Context, record: ResumeRecord, *, persist: bool) -> Any:
+        """The window in which this worker holds a live job: SIGTERM here becomes a checkpoint."""
+        assert record.external_id is not None
+        external_id = record.external_id
+        with self._guard.armed():
+            try:
+                if persist:
+                    self._store(context, record)
+                status = self._call(self.job_status(external_id))
+                self._announce(context, external_id, status)
+                if self.deferrable:
+                    self._defer(external_id)
+                return self._poll_in_worker(context, record, status)
+            except SigtermReceived:
+                return self._on_sigterm(context, external_id)
+            except AirflowTaskTimeout:
+                if self.cancel_on_kill:
+                    self.log.warning("execution_timeout reached; cancelling job %s", external_id)
+                    self._call(self.cancel_job(external_id))
+                raise
+
+    def _poll_in_worker(self, context: Context, record: ResumeRecord, status: JobStatus) -> Any:
+        assert record.external_id is not None
+        last_state = status.state
+        while status.phase is JobPhase.ACTIVE:
+            time.sleep(self.polling_period_seconds)
+            status = self._call(self.job_status(record.external_id))
+            if status.state != last_state:
+                self.log.info("job %s is %s", record.external_id, status.state)
+                last_state = status.state
+        return self._finish(context, record, self._event_from_status(record.external_id, status))
+
+    def _finish(self, context: Context, record: ResumeRecord | None, event: JobEvent) -> Any:
+        if event.outcome is not EventOutcome.SUCCEEDED:
+            raise JobFailed(event)
+        self.log.info("job %s succeeded%s", event.external_id, f" ({event.url})" if event.url else "")
+        if record is not None and not record.success_reported:
+            self._store(context, record.reporting_success())
+        return self.job_result(context, event)
+
+    def _event_from_status(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
+        # The trigger's own event builder, so a job finished in the worker reads like one from the triggerer.
+        return self._call(self.job_trigger(external_id).terminal_event(status))
+
+    def _defer(self, external_id: ExternalId) -> None:
+        self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")
+
+    def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
+        if self._killed_by_user(context):
+            if self.cancel_on_kill:
+                self.log.warning("task was stopped by a user; cancelling job %s", external_id)
+                self._call(self.cancel_job(external_id))
+                raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
+            raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
+        self.log.info("worker is shutting down: checkpointing job %s, which keeps running", external_id)
+        if AirflowTaskCheckpointed is not None:
+            raise AirflowTaskCheckpointed(checkpoint_data={self.external_id_xcom_key: external_id})
+        self._defer(external_id)
+
+    def _killed_by_user(self, context: Context) -> bool:
+        """Ask the API server how it sees this task: still running means the worker is shutting down."""
+        ti = context["ti"]
+        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+        try:
+            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
+            state = states.get(ti.run_id, {}).get(key)
+        except Exception as exc:  # noqa: BLE001 - any doubt must not cancel a healthy job
+            self.log.warning("could not read the task's state (%s); treating SIGTERM as a shutdown", exc)
+            return False
+        self.log.info("API server sees this task as %s", state)
+        return state not in (None, "running")
+
+    # -- supervisor calls: always through the guard ----------------------------------------------------
+
+    def _load(self, context: Context) -> ResumeRecord | None:
+        with self._guard.supervisor_call():
+            raw = context["task_state_store"].get(self.resume_key)
+        if raw is None:
+            return None
+        try:
+            return ResumeRecord.from_json(raw, kind=self.job_kind)
+        except UnknownRecordVersion as exc:
+            # Guessing at a newer format could duplicate or adopt the wrong job: stop, once, loudly.
+            raise AirflowFailException(
+                f"cannot resume from task state key {self.resume_key!r}: {exc}"
+            ) from exc
+
+    def _store(self, context: Context, record: ResumeRecord) -> None:
+        with self._guard.supervisor_call():
+            context["task_state_store"].set(self.resume_key, record.to_json())
+
+    def _quarantine(self, context: Context, problem: RecordProblem) -> None:
+        quarantine_key = f"{self.resume_key}.quarantined"
+        self.log.error(
+            "task state key %r is unusable (%s); it was copied to %r and a fresh job will be submitted",
+            self.resume_key,
+            problem,
+            quarantine_key,
+        )
+        stats.incr("resumable_job.unreadable_record", tags={"operator": type(self).__name__})
+        with self._guard.supervisor_call():
+            context["task_state_store"].set(quarantine_key, {"raw": problem.raw})  # type: ignore[dict-item]
+
+    def _announce(self, context: Context, external_id: ExternalId, status: JobStatus) -> None:
+        self.log.info("job %s is %s%s", external_id, status.state, f": {status.url}" if status.url else "")
+        if not self.do_xcom_push:
+            return
+        with self._guard.supervisor_call():
+            context["ti"].xcom_push(key=self.external_id_xcom_key, value=external_id)
+            if status.url:
+                context["ti"].xcom_push(key=self.url_xcom_key, value=status.url)
+
+    def _count(self, decision: Decision) -> None:
+        for metric in METRIC_OF[decision]:
+            stats.incr(metric, tags={"operator": type(self).__name__})
+
+    @staticmethod
+    def _call(coro: Coroutine[Any, Any, T]) -> T:
+        """The worker's one bridge into async remote calls."""
+        return asyncio.run(coro)

@@ -1,0 +1,76 @@
+"""Turning a worker's SIGTERM into a checkpoint, without deadlocking the task process.
+
+Airflow's task runner answers SIGTERM by calling ``task.on_kill()`` inside the signal handler. Anything
+that talks to the supervisor from there (task state store, XCom, task states) hangs forever when the
+main thread was interrupted in the middle of such a call: the comms lock is not re-entrant, and an
+interrupted request leaves its response unread on the socket.
+
+So while a task holds a submitted job outside the triggerer, :class:`CheckpointGuard` replaces the
+handler with one that does no I/O at all: it raises :class:`SigtermReceived` in the main thread, or, if
+the main thread is inside a supervisor call that the guard knows of, remembers the signal and raises
+as soon as that call has returned. The operator then decides, in ordinary code, whether this was a
+worker shutdown (checkpoint: defer again) or a user's kill (cancel the job).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+
+class SigtermReceived(BaseException):
+    """Raised in the main thread when SIGTERM arrives while a job is held.
+
+    A BaseException so that libraries' ``except Exception`` blocks do not swallow it.
+    """
+
+
+class CheckpointGuard:
+    """Holds SIGTERM handling for the windows in which the task holds a submitted job."""
+
+    def __init__(self) -> None:
+        self._supervisor_calls = 0
+        self._pending = False
+        self._armed = False
+
+    @property
+    def pending(self) -> bool:
+        return self._pending
+
+    @contextmanager
+    def armed(self) -> Iterator[None]:
+        """Install the I/O-free handler for the duration of the block (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            # Signals are delivered to the main thread only; nothing to guard elsewhere.
+            yield
+            return
+        previous: Any = signal.signal(signal.SIGTERM, self._handle)
+        self._armed = True
+        try:
+            yield
+        finally:
+            self._armed = False
+            signal.signal(signal.SIGTERM, previous)
+
+    @contextmanager
+    def supervisor_call(self) -> Iterator[None]:
+        """Wrap every call that talks to the supervisor: SIGTERM waits until it has returned."""
+        self._supervisor_calls += 1
+        try:
+            yield
+        finally:
+            self._supervisor_calls -= 1
+        if self._supervisor_calls == 0 and self._pending and self._armed:
+            self._pending = False
+            raise SigtermReceived
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._supervisor_calls:
+            self._pending = True
+            return
+        self._pending = False
+        raise SigtermReceived

@@ -1,0 +1,175 @@
+"""The provider-agnostic trigger: watch one external job, absorb transient trouble, fire one event.
+
+A subclass names its kwargs dataclass (``Args``), its pinned ``classpath`` and how to observe and cancel
+its job; the base owns the loop, the error budget, state-change logging and kill semantics. Its kwargs
+and its event payload both derive from dataclasses, so what is stored in Airflow's database and what
+the operator reads back cannot drift from what the code declares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from resumable_triggers.resume._decision import JobPhase, JobStatus
+from resumable_triggers.resume._record import ExternalId
+
+log = logging.getLogger(__name__)
+
+
+class EventOutcome(str, enum.Enum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # The trigger gave up watching (error budget spent); the job itself may be fine.
+    WATCH_ERROR = "watch_error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobEvent:
+    """The one event a resumable trigger fires. Subclasses add their system's fields."""
+
+    outcome: EventOutcome
+    external_id: ExternalId
+    state: str
+    message: str = ""
+    url: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "outcome": self.outcome.value}
+
+    @classmethod
+    def from_payload(cls: type[EventT], payload: Mapping[str, Any]) -> EventT:
+        """Rebuild the event; unknown keys are ignored so an older worker can read a newer trigger's event."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in payload.items() if k in names}
+        values["outcome"] = EventOutcome(values["outcome"])
+        return cls(**cls._decode_fields(values))
+
+    @classmethod
+    def _decode_fields(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Hook for subclasses whose fields need rebuilding from JSON (nested dataclasses)."""
+        return values
+
+
+EventT = TypeVar("EventT", bound=JobEvent)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchArgs:
+    """Trigger kwargs every resumable trigger has. Plain numbers only: they are stored as JSON."""
+
+    external_id: ExternalId
+    poll_interval_seconds: float = 30.0
+    cancel_on_kill: bool = True
+    # How long the watch may go without one successful observation before it gives up and hands the
+    # task back to the worker (which reconnects on retry). Transient errors inside it are absorbed.
+    error_budget_seconds: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if self.poll_interval_seconds <= 0:
+            raise ValueError(f"poll_interval_seconds must be > 0, got {self.poll_interval_seconds!r}")
+        if self.error_budget_seconds < 0:
+            raise ValueError(f"error_budget_seconds must be >= 0, got {self.error_budget_seconds!r}")
+
+
+ArgsT = TypeVar("ArgsT", bound=WatchArgs)
+
+
+class ResumableJobTrigger(BaseTrigger):
+    """Base class: subclasses set ``Args``, ``classpath`` and implement observe/cancel/terminal_event."""
+
+    Args: ClassVar[type[WatchArgs]] = WatchArgs
+    # Stored in Airflow's database for every deferred task: renaming it orphans them. Pinned by tests.
+    classpath: ClassVar[str]
+    # Errors worth waiting out (network trouble, throttling, a flaky remote); anything else fails fast.
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, asyncio.TimeoutError)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__()
+        self.args = self.Args(**kwargs)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return self.classpath, dataclasses.asdict(self.args)
+
+    def observe(self) -> AsyncIterator[JobStatus]:
+        """Yield the job's status whenever it may have changed (at least once per poll interval)."""
+        raise NotImplementedError
+
+    async def cancel(self) -> None:
+        raise NotImplementedError
+
+    async def terminal_event(self, status: JobStatus) -> JobEvent:
+        """Build the event for a finished job (a subclass may fetch error details here)."""
+        outcome = EventOutcome.SUCCEEDED if status.phase is JobPhase.SUCCEEDED else EventOutcome.FAILED
+        return JobEvent(
+            outcome=outcome,
+            external_id=self.args.external_id,
+            state=status.state,
+            message=status.message,
+            url=status.url,
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        event = await self._watch()
+        yield TriggerEvent(event.to_payload())
+
+    async def _watch(self) -> JobEvent:
+        last_state: str | None = None
+        last_success = time.monotonic()
+        failures = 0
+        while True:
+            try:
+                async for status in self.observe():
+                    last_success, failures = time.monotonic(), 0
+                    if status.state != last_state:
+                        log.info(
+                            "job %s is %s%s", self.args.external_id, status.state, _url_suffix(status.url)
+                        )
+                        last_state = status.state
+                    if status.phase is not JobPhase.ACTIVE:
+                        return await self.terminal_event(status)
+            except self.transient_errors as exc:
+                failures += 1
+                spent = time.monotonic() - last_success
+                if spent >= self.args.error_budget_seconds:
+                    log.error(
+                        "giving up watching job %s after %.0f s without a successful poll: %s",
+                        self.args.external_id,
+                        spent,
+                        exc,
+                    )
+                    return JobEvent(
+                        outcome=EventOutcome.WATCH_ERROR,
+                        external_id=self.args.external_id,
+                        state=last_state or "UNKNOWN",
+                        message=f"watch gave up after {spent:.0f} s of errors: {exc}",
+                    )
+                delay = min(self.args.poll_interval_seconds, 2.0**failures)
+                log.warning(
+                    "polling job %s failed (%s); retrying in %.0f s", self.args.external_id, exc, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def on_kill(self) -> None:
+        # Airflow calls this only when a user acts on the deferred task (mark failed/success, clear),
+        # never on triggerer shutdown or restart: so cancelling here cannot kill a healthy run.
+        if not self.args.cancel_on_kill:
+            log.info(
+                "task was stopped by a user; leaving job %s running (cancel_on_kill=False)",
+                self.args.external_id,
+            )
+            return
+        log.info("task was stopped by a user; cancelling job %s", self.args.external_id)
+        await self.cancel()
+
+
+def _url_suffix(url: str | None) -> str:
+    return f" ({url})" if url else ""
