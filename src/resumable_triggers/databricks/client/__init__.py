@@ -1,0 +1,74 @@
+"""An asyncio client for the Databricks Jobs API 2.2, built for thousands of concurrent pollers.
+
+It never imports Airflow. Triggers lease a shared client (one session and one request budget per
+workspace per event loop); operators use ``run_sync``; auth is delegated to databricks-sdk::
+
+    provider = SdkHeaderProvider(lambda: Config(host=host, token=token), identity="conn:databricks_default")
+    async with shared_client(host, provider) as client:
+        run = await client.get_run(run_id)
+
+    run_id = run_sync(lambda c: c.submit_run(spec, idempotency_token=token), host=host, headers=provider)
+"""
+
+from __future__ import annotations
+
+from resumable_triggers.databricks.client._auth import HeaderProvider, SdkHeaderProvider
+from resumable_triggers.databricks.client._budget import RequestBudget
+from resumable_triggers.databricks.client._client import DatabricksClient
+from resumable_triggers.databricks.client._errors import (
+    ApiError,
+    AuthError,
+    CredentialsError,
+    DatabricksError,
+    JobLookupError,
+    RetriesExhausted,
+    RunNotFound,
+    TransportError,
+)
+from resumable_triggers.databricks.client._models import (
+    LifeCycleState,
+    ResultState,
+    Run,
+    RunOutput,
+    RunsPage,
+    RunState,
+    RunStatus,
+    RunStatusState,
+    RunType,
+    TaskError,
+    TaskRun,
+    TerminationDetails,
+)
+from resumable_triggers.databricks.client._settings import ClientSettings
+from resumable_triggers.databricks.client._shared import shared_client
+from resumable_triggers.databricks.client._sync import run_sync
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "ClientSettings",
+    "CredentialsError",
+    "DatabricksClient",
+    "DatabricksError",
+    "HeaderProvider",
+    "JobLookupError",
+    "LifeCycleState",
+    "RequestBudget",
+    "ResultState",
+    "RetriesExhausted",
+    "Run",
+    "RunNotFound",
+    "RunOutput",
+    "RunState",
+    "RunStatus",
+    "RunStatusState",
+    "RunType",
+    "RunsPage",
+    "SdkHeaderProvider",
+    "TaskError",
+    "TaskRun",
+    "TerminationDetails",
+    "TransportError",
+    "run_sync",
+    "shared_client",
+]

@@ -1,0 +1,413 @@
+"""The asyncio Databricks Jobs API 2.2 client: one implementation per endpoint, retries, pacing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+
+from resumable_triggers.databricks.client._auth import HeaderProvider
+from resumable_triggers.databricks.client._budget import Clock, RequestBudget, Sleep
+from resumable_triggers.databricks.client._errors import (
+    ApiError,
+    AuthError,
+    DatabricksError,
+    JobLookupError,
+    RetriesExhausted,
+    TransportError,
+)
+from resumable_triggers.databricks.client._http import api_error, env_proxy, new_session, normalise_host
+from resumable_triggers.databricks.client._models import Run, RunOutput, RunsPage, RunType, TaskError
+from resumable_triggers.databricks.client._retry import parse_retry_after, retry_delay
+from resumable_triggers.databricks.client._settings import ClientSettings
+
+__all__ = ["DatabricksClient"]
+
+logger = logging.getLogger(__name__)
+
+# A malformed server could hand out page tokens forever; no real run has 1000 pages of 100 tasks.
+_MAX_PAGES = 1000
+_MAX_IDEMPOTENCY_TOKEN_CHARS = 64
+
+
+class DatabricksClient:
+    """Async client for one workspace (``host``) and one identity (``headers``).
+
+    Use as ``async with DatabricksClient(...) as client``; triggers should use ``shared_client`` so
+    they share one session and one request budget per workspace. ``session`` lets a caller lend an
+    existing ``aiohttp.ClientSession`` (then not closed here); ``budget`` shares a ``RequestBudget``
+    across clients of one workspace. ``clock``, ``sleep`` and ``rng`` are seams for tests.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        headers: HeaderProvider,
+        *,
+        settings: ClientSettings | None = None,
+        session: aiohttp.ClientSession | None = None,
+        budget: RequestBudget | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.host = normalise_host(host)
+        self.settings = settings or ClientSettings()
+        self._headers = headers
+        self._session = session
+        self._owns_session = session is None
+        self._budget = budget or RequestBudget(
+            requests_per_second=self.settings.requests_per_second,
+            burst=self.settings.burst,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._proxy = env_proxy(self.host)
+        # Created lazily on the running loop; keeps connection-pool waits out of aiohttp's timeouts.
+        self._slots: asyncio.Semaphore | None = None
+
+    @property
+    def identity(self) -> str:
+        return self._headers.identity
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The session requests go through (None before ``__aenter__`` when the client owns it)."""
+        return self._session
+
+    def __repr__(self) -> str:
+        return f"DatabricksClient(host={self.host!r}, identity={self.identity!r})"
+
+    async def __aenter__(self) -> DatabricksClient:
+        if self._session is None:
+            self._session = new_session(self.settings)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client created it. Idempotent."""
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            await session.close()
+
+    # ---- endpoints -------------------------------------------------------------------------------
+
+    async def submit_run(self, spec: Mapping[str, Any], *, idempotency_token: str | None) -> int:
+        """``runs/submit`` a one-time run; returns its run id.
+
+        ``idempotency_token`` (<= 64 chars) is required as a keyword on purpose: with a token a lost
+        answer is retried safely (Databricks launches at most one run per token, and returns the same
+        run id even after it finished); with None a lost answer raises instead of risking a duplicate.
+        """
+        body = dict(spec)
+        idempotent = _apply_idempotency_token(body, idempotency_token)
+        payload = await self._call("POST", "jobs/runs/submit", body=body, idempotent=idempotent)
+        return int(payload["run_id"])
+
+    async def run_now(
+        self,
+        job_id: int,
+        *,
+        idempotency_token: str | None = None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """``run-now`` an existing job with optional ``job_parameters``; returns the new run id."""
+        body: dict[str, Any] = {"job_id": int(job_id)}
+        if parameters is not None:
+            body["job_parameters"] = dict(parameters)
+        idempotent = _apply_idempotency_token(body, idempotency_token)
+        payload = await self._call("POST", "jobs/run-now", body=body, idempotent=idempotent)
+        return int(payload["run_id"])
+
+    async def find_job_id(self, job_name: str) -> int:
+        """The id of the one job named exactly ``job_name``; JobLookupError if none or several."""
+        matches: list[int] = []
+        params: dict[str, Any] = {"name": job_name, "limit": 100}
+        for _ in range(_MAX_PAGES):
+            payload = await self._call("GET", "jobs/list", params=params)
+            matches += [
+                int(job["job_id"])
+                for job in payload.get("jobs") or ()
+                if (job.get("settings") or {}).get("name") == job_name
+            ]
+            token = payload.get("next_page_token")
+            if not payload.get("has_more") or not token:
+                break
+            params["page_token"] = token
+        if len(matches) != 1:
+            raise JobLookupError(job_name=job_name, job_ids=tuple(matches))
+        return matches[0]
+
+    async def get_run(self, run_id: int) -> Run:
+        """``runs/get``, following API 2.2's ``next_page_token`` so ``tasks`` (and the other paged
+        arrays) are complete. Scalar fields come from the first page. RunNotFound if unknown."""
+        params: dict[str, Any] = {"run_id": int(run_id)}
+        merged = await self._call("GET", "jobs/runs/get", params=params, run_id=run_id)
+        token = merged.pop("next_page_token", None)
+        seen: set[str] = set()
+        while token and token not in seen and len(seen) < _MAX_PAGES:
+            seen.add(token)
+            page = await self._call(
+                "GET", "jobs/runs/get", params={**params, "page_token": token}, run_id=run_id
+            )
+            for key, value in page.items():
+                if isinstance(value, list):
+                    merged.setdefault(key, []).extend(value)
+            token = page.get("next_page_token")
+        return Run.from_api(merged)
+
+    async def list_runs(
+        self,
+        *,
+        active_only: bool = False,
+        completed_only: bool = False,
+        run_type: RunType | str | None = None,
+        job_id: int | None = None,
+        limit: int = 25,
+        page_token: str | None = None,
+        start_time_from_ms: int | None = None,
+        start_time_to_ms: int | None = None,
+    ) -> RunsPage:
+        """One page of ``runs/list`` (``limit`` 1..25), newest first; pass ``next_page_token`` back."""
+        if active_only and completed_only:
+            raise ValueError("list_runs: active_only and completed_only are mutually exclusive")
+        if not 1 <= limit <= 25:
+            raise ValueError(f"list_runs: limit must be within 1..25, got {limit!r}")
+        params: dict[str, Any] = {"limit": limit}
+        optional = {
+            "active_only": active_only or None,
+            "completed_only": completed_only or None,
+            "run_type": None if run_type is None else RunType(run_type).value,
+            "job_id": job_id,
+            "page_token": page_token,
+            "start_time_from": start_time_from_ms,
+            "start_time_to": start_time_to_ms,
+        }
+        params.update({key: value for key, value in optional.items() if value is not None})
+        return RunsPage.from_api(await self._call("GET", "jobs/runs/list", params=params))
+
+    async def cancel_run(self, run_id: int) -> None:
+        """Ask for cancellation; returns at once while the run may still be RUNNING or TERMINATING."""
+        await self._call(
+            "POST", "jobs/runs/cancel", body={"run_id": int(run_id)}, idempotent=True, run_id=run_id
+        )
+
+    async def get_run_output(self, run_id: int) -> RunOutput:
+        """``runs/get-output`` of one *task* run (a multi-task parent run gives ApiError 400)."""
+        payload = await self._call(
+            "GET", "jobs/runs/get-output", params={"run_id": int(run_id)}, run_id=run_id
+        )
+        return RunOutput.from_api(payload, run_id=int(run_id))
+
+    async def failed_task_errors(self, run: Run) -> tuple[TaskError, ...]:
+        """The error of every task of ``run`` that failed itself (not skipped upstream), in task order.
+
+        A task whose output cannot be read (e.g. aged out) still appears, with the API's message as
+        ``error``: one missing output must not hide why the others failed.
+        """
+        failed = [task for task in run.tasks if task.has_failed]
+
+        async def error_of(task_run_id: int) -> tuple[str | None, str | None]:
+            try:
+                output = await self.get_run_output(task_run_id)
+            except ApiError as exc:
+                return f"(output unavailable: {exc.message})", None
+            return output.error, output.error_trace
+
+        outputs = await asyncio.gather(*(error_of(task.run_id) for task in failed))
+        return tuple(
+            TaskError(
+                task_key=task.task_key,
+                run_id=task.run_id,
+                state=task.state,
+                error=error or task.state.state_message or None,
+                error_trace=trace,
+                run_page_url=task.run_page_url,
+            )
+            for task, (error, trace) in zip(failed, outputs, strict=True)
+        )
+
+    # ---- transport ------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool | None = None,
+        run_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Send one API request with pacing, auth, and the retry policy of ``_retry``; the JSON answer.
+
+        ``idempotent`` defaults to True for GET. Time spent queueing in the request budget does not
+        count against the retry budget: thousands of pollers queue by design.
+        """
+        idempotent = method == "GET" if idempotent is None else idempotent
+        query = {key: _query_value(value) for key, value in (params or {}).items()}
+        started = self._clock()
+        queued = 0.0
+        attempt = 0
+        reauthenticated = False
+        while True:
+            attempt += 1
+            before = self._clock()
+            await self._budget.acquire()
+            queued += self._clock() - before
+            headers = await self._headers.headers()
+            try:
+                return await self._send(method, endpoint, query, body, headers, attempt, run_id)
+            except AuthError as exc:
+                if reauthenticated:
+                    raise
+                # Expired or revoked credentials: re-mint once, retry at once (no wait, no budget).
+                reauthenticated = True
+                self._headers.invalidate(headers)
+                error: DatabricksError = exc
+                delay = 0.0
+            except (ApiError, TransportError) as exc:
+                maybe_delay = retry_delay(
+                    exc, attempt=attempt, idempotent=idempotent, settings=self.settings, rng=self._rng
+                )
+                if maybe_delay is None:
+                    raise
+                error, delay = exc, maybe_delay
+            if isinstance(error, ApiError) and error.status == 429:
+                self._budget.pause(error.retry_after_seconds or delay)
+            elapsed = self._clock() - started - queued
+            if elapsed + delay > self.settings.retry_budget_seconds:
+                raise RetriesExhausted(
+                    endpoint=endpoint, attempts=attempt, elapsed_seconds=elapsed, last_error=error
+                ) from error
+            if delay > 0:
+                logger.info(
+                    "Databricks %s %s failed (%s); retrying in %.1f s (attempt %d, %.1f of %.0f s retry "
+                    "budget used)",
+                    method,
+                    endpoint,
+                    _describe(error),
+                    delay,
+                    attempt,
+                    elapsed,
+                    self.settings.retry_budget_seconds,
+                )
+                await self._sleep(delay)
+
+    async def _send(
+        self,
+        method: str,
+        endpoint: str,
+        query: Mapping[str, str],
+        body: Mapping[str, Any] | None,
+        headers: Mapping[str, str],
+        attempt: int,
+        run_id: int | None,
+    ) -> dict[str, Any]:
+        """One attempt. Raises ApiError for HTTP errors, TransportError for anything without an answer."""
+        session = self._session
+        if session is None or session.closed:
+            raise RuntimeError(
+                f"{self!r} is not open: use `async with DatabricksClient(...)` or `shared_client(...)`"
+            )
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.max_connections)
+        url = f"{self.host}/api/2.2/{endpoint}"
+        started = time.monotonic()
+        try:
+            async with (
+                self._slots,
+                session.request(
+                    method, url, params=query or None, json=body, headers=headers, proxy=self._proxy
+                ) as response,
+            ):
+                status = response.status
+                content = await response.read()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+            raise TransportError(
+                f"TLS verification of {self.host} failed for {method} {endpoint}: {exc.__class__.__name__}; "
+                "fix the CA bundle (SSL_CERT_FILE) rather than disabling verify_tls",
+                method=method,
+                endpoint=endpoint,
+                request_sent=False,
+            ) from exc
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            sent = not isinstance(exc, aiohttp.ClientConnectorError)
+            logger.debug("Databricks %s %s -> %s (attempt %d)", method, endpoint, type(exc).__name__, attempt)
+            raise TransportError(
+                f"{method} {endpoint} on {self.host} got no answer ({type(exc).__name__}: {exc}); "
+                "check network access to the workspace",
+                method=method,
+                endpoint=endpoint,
+                request_sent=sent,
+            ) from exc
+        logger.debug(
+            "Databricks %s %s -> %d (attempt %d, %.3f s)",
+            method,
+            endpoint,
+            status,
+            attempt,
+            time.monotonic() - started,
+        )
+        if status >= 400:
+            raise api_error(
+                status=status, body=content, endpoint=endpoint, retry_after_seconds=retry_after, run_id=run_id
+            )
+        try:
+            payload = json.loads(content) if content else {}
+        except ValueError as exc:
+            raise TransportError(
+                f"{method} {endpoint} on {self.host} answered HTTP {status} with a body that is not JSON; "
+                "is a proxy in the way?",
+                method=method,
+                endpoint=endpoint,
+                request_sent=True,
+            ) from exc
+        if not isinstance(payload, dict):
+            raise TransportError(
+                f"{method} {endpoint} on {self.host} answered HTTP {status} with JSON that is not an object",
+                method=method,
+                endpoint=endpoint,
+                request_sent=True,
+            )
+        return payload
+
+
+def _apply_idempotency_token(body: dict[str, Any], token: str | None) -> bool:
+    """Put ``token`` in ``body`` (overriding any in the spec); True if the request is now idempotent."""
+    if token is None:
+        return bool(body.get("idempotency_token"))
+    if not token or len(token) > _MAX_IDEMPOTENCY_TOKEN_CHARS:
+        raise ValueError(
+            f"idempotency_token must be 1..{_MAX_IDEMPOTENCY_TOKEN_CHARS} characters, got {len(token)}"
+        )
+    body["idempotency_token"] = token
+    return True
+
+
+def _query_value(value: Any) -> str:
+    # aiohttp rejects bools in params; the API wants lowercase JSON literals.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _describe(error: DatabricksError) -> str:
+    if isinstance(error, ApiError):
+        return f"HTTP {error.status} {error.error_code or ''}".rstrip()
+    return type(error).__name__
