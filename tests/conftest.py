@@ -2,22 +2,52 @@
 
 Airflow reads its configuration at import time, so the environment is pinned here, before any test
 module (or our package's Airflow adapters) imports it: a throw-away AIRFLOW_HOME with a SQLite
-database, no example DAGs, and unit-test mode.
+database, no example DAGs, and unit-test mode. ``dag.test()`` only runs DAGs from the dags folder, so
+the session's dags folder holds copies of ``examples/dags`` and ``tests/dags``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
 _home = Path(tempfile.mkdtemp(prefix="resumable-triggers-airflow-"))
+_dags = _home / "dags"
+_dags.mkdir()
+for _source in (REPO / "examples" / "dags", REPO / "tests" / "dags"):
+    for _file in _source.glob("*.py"):
+        shutil.copy(_file, _dags / _file.name)
 os.environ["AIRFLOW_HOME"] = str(_home)
 os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(REPO / "tests" / "dags"))
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_dags)
+sys.path.insert(0, str(_dags))  # as Airflow does for the dags folder: DAG files import their neighbours
 # Real users' credentials must never leak into (or be used by) the tests.
 for _name in [n for n in os.environ if n.startswith(("DATABRICKS_", "ARM_"))]:
     del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A fresh Airflow metadata database for the session; yields the dags folder."""
+    from airflow.utils import db
+
+    db.resetdb()
+    return _dags
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: Path):
+    """All DAGs of the session's dags folder (examples and test DAGs), parsed once."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(airflow_db))
+    assert {} == bag.import_errors
+    return bag
