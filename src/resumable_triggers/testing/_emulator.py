@@ -1,0 +1,320 @@
+"""``Emulator``: the workspace state plus the control methods tests call on it.
+
+All methods are thread-safe (one lock), so a test may drive an emulator that a server thread is
+serving. Request handlers take the same lock, so each API request is applied atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import threading
+import time
+from collections import Counter, deque
+from typing import Any
+
+from aiohttp import web
+
+from ._auth import Authenticator, Credentials
+from ._clock import Clock
+from ._errors import UnknownRunError
+from ._faults import Counters, FaultBook, RateLimits, RequestRecord, make_fault
+from ._persist import StateFile
+from ._runs import Attempt, render_run
+from ._scripting import Outcome, check_outcome
+from ._store import Workspace
+
+_DAY = 86_400.0
+
+
+def _check_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}.")
+    return float(value)
+
+
+class Emulator:
+    """An in-memory Databricks workspace serving the Jobs API 2.1/2.2.
+
+    ``run_seconds``: default time from submission to TERMINATED (10 % PENDING, 80 % RUNNING, 10 %
+    TERMINATING). ``clock``: zero-argument callable returning epoch seconds (default ``time.time``;
+    pass a ``ManualClock`` to step time in tests). ``state_file``: JSON file to load at start and to
+    save to (atomically, debounced) after every change, so runs survive a restart.
+    ``cancel_seconds``: how long a cancelled run stays TERMINATING. ``retention_seconds``: finished
+    runs disappear after this long (Databricks: 60 days).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str = "dapi-emulator-token",
+        run_seconds: float = 5.0,
+        clock: Clock | None = None,
+        state_file: str | os.PathLike[str] | None = None,
+        client_id: str = "emulator-client-id",
+        client_secret: str = "emulator-client-secret",
+        oauth_token_lifetime_seconds: float = 3600.0,
+        basic_login: str = "emulator@example.com",
+        basic_password: str = "emulator-password",
+        user_name: str = "emulator@example.com",
+        workspace_id: int = 1234567890123456,
+        cancel_seconds: float = 0.5,
+        retention_seconds: float = 60 * _DAY,
+        request_log_size: int = 10_000,
+        hold_timeout_seconds: float = 60.0,
+    ) -> None:
+        if not token:
+            raise ValueError("token must be a non-empty string.")
+        if (
+            isinstance(request_log_size, bool)
+            or not isinstance(request_log_size, int)
+            or request_log_size < 0
+        ):
+            raise ValueError(f"request_log_size must be an integer >= 0, not {request_log_size!r}.")
+        self._lock = threading.RLock()
+        self._clock: Clock = clock or time.time
+        self.credentials = Credentials(
+            token=token,
+            client_id=client_id,
+            client_secret=client_secret,
+            basic_login=basic_login,
+            basic_password=basic_password,
+            oauth_token_lifetime_seconds=_check_seconds(
+                "oauth_token_lifetime_seconds", oauth_token_lifetime_seconds
+            ),
+        )
+        self.workspace_id = workspace_id
+        self.hold_timeout_seconds = _check_seconds("hold_timeout_seconds", hold_timeout_seconds)
+        self._auth = Authenticator(self.credentials)
+        self._workspace = Workspace(
+            run_seconds=_check_seconds("run_seconds", run_seconds),
+            cancel_seconds=_check_seconds("cancel_seconds", cancel_seconds),
+            user_name=user_name,
+            retention_seconds=_check_seconds("retention_seconds", retention_seconds),
+        )
+        self._faults = FaultBook()
+        self._rates = RateLimits()
+        self._log: deque[RequestRecord] = deque(maxlen=request_log_size)
+        self._requests: Counter[str] = Counter()
+        self._statuses: Counter[int] = Counter()
+        self._throttled = 0
+        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self.base_url = "http://127.0.0.1"
+        self._page_url = self._page_url_for(self.base_url)
+        self._state = None if state_file is None else StateFile(state_file, self._snapshot_state)
+        if self._state is not None:
+            saved = self._state.load()
+            if saved is not None:
+                self._workspace.load_state(saved.get("workspace", {}))
+                self._auth.load_state(saved.get("oauth_tokens", {}))
+
+    @property
+    def token(self) -> str:
+        return self.credentials.token
+
+    def make_app(self) -> web.Application:
+        from ._app import make_app
+
+        return make_app(self)
+
+    def _page_url_for(self, base_url: str) -> str:
+        return base_url.rstrip("/") + f"/?o={self.workspace_id}#job/{{job_id}}/run/{{run_id}}"
+
+    def _attach(self, base_url: str) -> None:
+        """Called by a server once bound, so run_page_url points at it."""
+        with self._lock:
+            self.base_url = base_url
+            self._page_url = self._page_url_for(base_url)
+
+    # -- hooks used by the app -------------------------------------------------------------------
+    def _admit(self, endpoint: str) -> tuple[float, Any]:
+        with self._lock:
+            self._requests[endpoint] += 1
+            wait = self._rates.wait_seconds(endpoint)
+            if wait:
+                self._throttled += 1
+                return wait, None
+            return 0.0, self._faults.take(endpoint)
+
+    def _record(
+        self, method: str, endpoint: str, status: int | None, run_id: int | None, fault: str | None
+    ) -> None:
+        with self._lock:
+            if status is not None:
+                self._statuses[status] += 1
+            self._log.append(RequestRecord(method, endpoint, status, self._clock(), run_id, fault))
+
+    def _changed(self) -> None:
+        if self._state is not None:
+            self._state.mark_dirty()
+
+    async def _hold(self) -> None:
+        event = asyncio.Event()
+        entry = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._held.append(entry)
+        try:
+            await asyncio.wait_for(event.wait(), self.hold_timeout_seconds)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            with self._lock:
+                if entry in self._held:
+                    self._held.remove(entry)
+
+    def _snapshot_state(self) -> dict[str, Any]:
+        with self._lock:
+            return {"workspace": self._workspace.to_state(), "oauth_tokens": self._auth.to_state()}
+
+    # -- control methods -------------------------------------------------------------------------
+    def set_default_outcome(
+        self, result_state: str = "SUCCESS", duration_seconds: float | None = None, error: str | None = None
+    ) -> None:
+        """Outcome of runs created from now on. ``duration_seconds`` None: the emulator's run_seconds."""
+        outcome = Outcome(result_state, duration_seconds, error)
+        with self._lock:
+            self._workspace.default = outcome
+
+    def script_run(
+        self,
+        run_id: int,
+        result_state: str = "SUCCESS",
+        duration_seconds: float | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Decide how an unfinished run ends (all of its current tasks); for an id not created yet, the
+        outcome is kept and applied when a run gets that id. ``duration_seconds`` counts from the
+        attempt's start and never moves an end into the past."""
+        outcome = Outcome(result_state, duration_seconds, error)
+        with self._lock:
+            now = self._clock()
+            ws = self._workspace
+            if run_id in ws.runs:
+                ws.script(ws.runs[run_id], outcome, now)
+                self._changed()
+            else:
+                ws.scripts[run_id] = outcome
+
+    def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:
+        """Terminate an active run now with ``result_state``."""
+        check_outcome(result_state, None)
+        with self._lock:
+            run = self._workspace.runs.get(run_id)
+            if run is None:
+                raise UnknownRunError(run_id)
+            self._workspace.finish(run, Outcome(result_state, None, error), self._clock())
+            self._changed()
+
+    def inject_fault(
+        self,
+        endpoint: str | None = "runs/get",
+        kind: str = "http_error",
+        count: int = 1,
+        status: int = 503,
+        retry_after_seconds: float | None = None,
+        delay_seconds: float = 0.0,
+    ) -> None:
+        """Apply a fault to the next ``count`` requests of ``endpoint`` (None or "*": any endpoint)."""
+        fault = make_fault(
+            kind, status=status, retry_after_seconds=retry_after_seconds, delay_seconds=delay_seconds
+        )
+        with self._lock:
+            self._faults.add(endpoint, fault, count)
+
+    def release_held(self) -> int:
+        """Let every response held by a "hold" fault go; returns how many were released."""
+        with self._lock:
+            held, self._held = self._held, []
+        for loop, event in held:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(event.set)
+        return len(held)
+
+    def set_rate_limit(
+        self,
+        endpoint: str | None = None,
+        requests_per_second: float | None = None,
+        burst: float | None = None,
+    ) -> None:
+        """Answer 429 with Retry-After beyond ``requests_per_second`` (bursts up to ``burst``, default
+        one second's worth). ``endpoint`` None: one limit shared by all endpoints. None/0 disables."""
+        with self._lock:
+            self._rates.set(endpoint, requests_per_second, burst)
+
+    def add_foreign_runs(self, count: int, active: bool = True) -> list[int]:
+        """Add runs of other users (JOB_RUN, not counted as submitted); returns their ids."""
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
+            raise ValueError(f"count must be an integer between 0 and 1000000, not {count!r}.")
+        ids = []
+        with self._lock:
+            now = self._clock()
+            for index in range(count):
+                # Active ones started a while ago and run for days; finished ones ended an hour ago.
+                start = now - 60.0 * (index + 1) if active else now - 3600.0 - 60.0 * (index + 1)
+                run = self._workspace.create_run(
+                    start,
+                    task_specs=[{"task_key": "main", "notebook_task": {"notebook_path": "/Shared/etl"}}],
+                    run_name=f"foreign-job-{index}",
+                    run_type="JOB_RUN",
+                    creator=f"someone-else-{index % 7}@example.com",
+                    count=False,
+                )
+                length = 7 * _DAY if active else 1800.0
+                run.attempts[0] = Attempt(start, start, start + 30, start + length, start + length + 10)
+                ids.append(run.run_id)
+            self._changed()
+        return ids
+
+    def counters(self) -> Counters:
+        with self._lock:
+            return Counters(
+                runs_submitted=self._workspace.runs_submitted,
+                requests_by_endpoint=dict(self._requests),
+                responses_by_status=dict(self._statuses),
+                throttled=self._throttled,
+            )
+
+    @property
+    def request_log(self) -> list[RequestRecord]:
+        """The most recent requests, oldest first (a copy)."""
+        with self._lock:
+            return list(self._log)
+
+    def runs(self) -> list[dict[str, Any]]:
+        """``runs/get`` JSON (unpaged, with repair history) of every run, oldest first."""
+        with self._lock:
+            now = self._clock()
+            return [render_run(r, now, self._page_url, with_history=True) for r in self._workspace]
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        with self._lock:
+            run = self._workspace.runs.get(run_id)
+            if run is None:
+                raise UnknownRunError(run_id)
+            return render_run(run, self._clock(), self._page_url, with_history=True)
+
+    def reset(self) -> None:
+        """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens)."""
+        with self._lock:
+            self._workspace.clear()
+            self._workspace.default = Outcome()
+            self._faults.clear()
+            self._rates.clear()
+            self._log.clear()
+            self._requests.clear()
+            self._statuses.clear()
+            self._throttled = 0
+            self._changed()
+        self.release_held()
+
+    def flush(self) -> None:
+        """Write the state file now (no-op without one)."""
+        if self._state is not None:
+            self._state.flush()
+
+    def close(self) -> None:
+        """Release held responses and write the state file; the emulator stays usable."""
+        self.release_held()
+        if self._state is not None:
+            self._state.close()

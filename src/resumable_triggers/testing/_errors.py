@@ -1,0 +1,62 @@
+"""Errors the emulator answers with, shaped like the real Databricks REST errors.
+
+``ApiError`` is raised by request handlers and turned into ``{"error_code", "message"}`` bodies by the
+app; it never escapes to a client as a traceback. Control methods on the Python handle raise plain
+``ValueError`` (bad arguments or a run in the wrong state) and ``UnknownRunError`` (a ``LookupError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An HTTP error response in the Databricks error shape."""
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {error_code}: {message}")
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        self.headers = headers or {}
+        # OAuth endpoints answer in RFC 6749's shape, not Databricks'; they pass it explicitly.
+        self.body = body if body is not None else {"error_code": error_code, "message": message}
+
+
+class UnknownRunError(LookupError):
+    """A control method named a run id the emulator does not hold."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"Run {run_id} does not exist in the emulator.")
+        self.run_id = run_id
+
+
+def invalid(message: str) -> ApiError:
+    """400 INVALID_PARAMETER_VALUE, the Jobs API's answer to most bad input."""
+    return ApiError(400, "INVALID_PARAMETER_VALUE", message)
+
+
+def malformed(message: str) -> ApiError:
+    """400 MALFORMED_REQUEST: the body is not JSON, or a field has the wrong JSON type."""
+    return ApiError(400, "MALFORMED_REQUEST", message)
+
+
+def run_not_found(run_id: int) -> ApiError:
+    # The exact text matters: databricks-sdk maps it to ResourceDoesNotExist by regex.
+    return invalid(f"Run {run_id} does not exist.")
+
+
+def job_not_found(job_id: int) -> ApiError:
+    return invalid(f"Job {job_id} does not exist.")
+
+
+def endpoint_not_found(method: str, path: str) -> ApiError:
+    return ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
