@@ -44,7 +44,8 @@ class EmulatorProcess:
         self.url = ""
         self.token = ""
         self._proc: subprocess.Popen[bytes] | None = None
-        self._stderr = tempfile.TemporaryFile()
+        # Outlives any one child (restarts append to it); closed in __exit__.
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
 
     @property
     def pid(self) -> int:
@@ -77,7 +78,8 @@ class EmulatorProcess:
         self.port = int(self.url.rsplit(":", 1)[1])
 
     def _read_lines(self, count: int) -> list[str]:
-        assert self._proc is not None and self._proc.stdout is not None
+        assert self._proc is not None
+        assert self._proc.stdout is not None
         deadline = time.monotonic() + self.start_timeout_seconds
         buffer = b""
         with selectors.DefaultSelector() as selector:
