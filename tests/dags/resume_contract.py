@@ -83,7 +83,8 @@ def _dag(dag_id: str, fault: str, command: list[str], *, deferrable: bool = True
 
 
 SLEEP = ["sleep", "1"]
-FAIL_ONCE = ["sh", "-c", "test -f ../failed-once || { touch ../failed-once; exit 3; }"]
+# Fails the first time it runs in this Airflow home, succeeds afterwards.
+FAIL_ONCE = ["sh", "-c", 'test -f "$0" || { touch "$0"; exit 3; }', os.path.join(JOBS_ROOT, "failed-once")]
 
 for _fault, _command, _deferrable in [
     ("none", SLEEP, True),

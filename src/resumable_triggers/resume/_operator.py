@@ -116,6 +116,13 @@ class ResumableDeferrableOperator(BaseOperator):
     def validate_job(self) -> None:
         """Check the (rendered) job spec before any remote call; raise ValueError naming the field."""
 
+    def prepare(self, context: Context) -> None:
+        """Look up connections and the like: runs before any window in which SIGTERM is guarded."""
+
+    def token_salt(self) -> str:
+        """Extra input to every idempotency token (e.g. a user-supplied token); empty by default."""
+        return ""
+
     async def submit_job(self, token: str, context: Context) -> ExternalId:
         """Submit the job with this idempotency token: the same token must yield the same job."""
         raise NotImplementedError
@@ -129,6 +136,11 @@ class ResumableDeferrableOperator(BaseOperator):
     def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger:
         raise NotImplementedError
 
+    async def job_event(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
+        """The event for a job found finished by the worker; by default the trigger's own builder, so a
+        job finished in the worker reads exactly like one reported by the triggerer."""
+        return await self.job_trigger(external_id).terminal_event(status)
+
     def job_result(self, context: Context, event: JobEvent) -> Any:
         """The task's return value once the job succeeded (pushed as ``return_value``)."""
         return event.external_id
@@ -137,6 +149,8 @@ class ResumableDeferrableOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         self.validate_job()
+        with self._guard.supervisor_call():
+            self.prepare(context)
         plan = self._decide(context)
         record = plan.record
         if plan.decision is Decision.ALREADY_SUCCEEDED:
@@ -153,6 +167,8 @@ class ResumableDeferrableOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Where the task resumes when the trigger fired."""
         job_event = self.event_type.from_payload(event)
+        with self._guard.supervisor_call():
+            self.prepare(context)
         with self._guard.armed():
             try:
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
@@ -181,7 +197,7 @@ class ResumableDeferrableOperator(BaseOperator):
         ti = context["ti"]
         cycle = first_try_of_cycle(max_tries=ti.max_tries, retries=self.retries or 0)
 
-        def mint(cycle: int, generation: int, salt: str = "") -> ResumeRecord:
+        def mint(cycle: int, generation: int, salt: str = self.token_salt()) -> ResumeRecord:
             token = derive_token(
                 dag_id=ti.dag_id,
                 run_id=ti.run_id,
@@ -199,7 +215,8 @@ class ResumableDeferrableOperator(BaseOperator):
             self._quarantine(context, problem)
             # A salt keeps the fresh token apart from every token the unreadable record may have used.
             stored = None
-            plan = Plan(Decision.FRESH_SUBMIT, mint(cycle, 0, salt=f"quarantined-{ti.try_number}"))
+            salt = f"{self.token_salt()}quarantined-{ti.try_number}"
+            plan = Plan(Decision.FRESH_SUBMIT, mint(cycle, 0, salt=salt))
             self._count(plan.decision)
             return plan
         plan = plan_start(stored, cycle=cycle, mint=mint)
@@ -259,8 +276,7 @@ class ResumableDeferrableOperator(BaseOperator):
         return self.job_result(context, event)
 
     def _event_from_status(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
-        # The trigger's own event builder, so a job finished in the worker reads like one from the triggerer.
-        return self._call(self.job_trigger(external_id).terminal_event(status))
+        return self._call(self.job_event(external_id, status))
 
     def _defer(self, external_id: ExternalId) -> None:
         self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")

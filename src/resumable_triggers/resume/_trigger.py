@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -42,8 +43,15 @@ class JobEvent:
     message: str = ""
     url: str | None = None
 
+    @staticmethod
+    def outcome_of(status: JobStatus) -> EventOutcome:
+        return EventOutcome.SUCCEEDED if status.phase is JobPhase.SUCCEEDED else EventOutcome.FAILED
+
     def to_payload(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "outcome": self.outcome.value}
+        # Through JSON once, so tuples become lists and nothing non-JSON can reach Airflow's database.
+        payload: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(self)))
+        payload["outcome"] = self.outcome.value
+        return payload
 
     @classmethod
     def from_payload(cls: type[EventT], payload: Mapping[str, Any]) -> EventT:
@@ -108,9 +116,8 @@ class ResumableJobTrigger(BaseTrigger):
 
     async def terminal_event(self, status: JobStatus) -> JobEvent:
         """Build the event for a finished job (a subclass may fetch error details here)."""
-        outcome = EventOutcome.SUCCEEDED if status.phase is JobPhase.SUCCEEDED else EventOutcome.FAILED
         return JobEvent(
-            outcome=outcome,
+            outcome=JobEvent.outcome_of(status),
             external_id=self.args.external_id,
             state=status.state,
             message=status.message,

@@ -1,0 +1,58 @@
+"""Databricks: resumable, deferrable operators and their trigger, on an Airflow-free async client.
+
+``resumable_triggers.databricks.client`` never imports Airflow. The Airflow adapters below are loaded
+on first attribute access (PEP 562), so importing the client does not import Airflow either.
+
+The trigger's classpath, ``resumable_triggers.databricks.DatabricksRunTrigger``, is stored in Airflow's
+database for every deferred task: it is public API and never moves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resumable_triggers.databricks._connection import ConnectionConfigError
+    from resumable_triggers.databricks._operators import (
+        DatabricksRunLink,
+        DatabricksRunNowOperator,
+        DatabricksSubmitRunOperator,
+    )
+    from resumable_triggers.databricks._spec import InvalidSpecError
+    from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, TaskFailure
+
+_LAZY = {
+    "ConnectionConfigError": "resumable_triggers.databricks._connection",
+    "DatabricksRunLink": "resumable_triggers.databricks._operators",
+    "DatabricksRunNowOperator": "resumable_triggers.databricks._operators",
+    "DatabricksRunTrigger": "resumable_triggers.databricks._trigger",
+    "DatabricksSubmitRunOperator": "resumable_triggers.databricks._operators",
+    "InvalidSpecError": "resumable_triggers.databricks._spec",
+    "RunEvent": "resumable_triggers.databricks._trigger",
+    "TaskFailure": "resumable_triggers.databricks._trigger",
+}
+
+__all__ = [
+    "ConnectionConfigError",
+    "DatabricksRunLink",
+    "DatabricksRunNowOperator",
+    "DatabricksRunTrigger",
+    "DatabricksSubmitRunOperator",
+    "InvalidSpecError",
+    "RunEvent",
+    "TaskFailure",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -1,0 +1,259 @@
+"""Databricks operators: the provider's arguments, our resume machinery.
+
+Switching from ``airflow.providers.databricks.operators.databricks`` is a one-line import change for
+the common arguments (``json`` and the named fields, ``databricks_conn_id``, ``polling_period_seconds``,
+``do_xcom_push``, ``idempotency_token``); ``deferrable`` defaults to True and ``cancel_on_kill`` says
+whether a user's kill cancels the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperatorLink
+
+from resumable_triggers.databricks import _spec
+from resumable_triggers.databricks._connection import Workspace, workspace_for
+from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, run_event, run_status
+from resumable_triggers.databricks.client import DatabricksClient, RunNotFound
+from resumable_triggers.resume import (
+    ExternalId,
+    JobEvent,
+    JobPhase,
+    JobStatus,
+    ResumableDeferrableOperator,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
+
+XCOM_RUN_ID_KEY = "run_id"
+XCOM_RUN_PAGE_URL_KEY = "run_page_url"
+
+
+class DatabricksRunLink(BaseOperatorLink):
+    """The "See Databricks Job Run" button on task instances (reads the ``run_page_url`` XCom)."""
+
+    name = "See Databricks Job Run"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        return XCom.get_value(key=XCOM_RUN_PAGE_URL_KEY, ti_key=ti_key) or ""
+
+
+class _DatabricksRunOperator(ResumableDeferrableOperator):
+    job_kind = "databricks"
+    external_id_xcom_key = XCOM_RUN_ID_KEY
+    url_xcom_key = XCOM_RUN_PAGE_URL_KEY
+    event_type = RunEvent
+    operator_extra_links = (DatabricksRunLink(),)
+    template_ext: Sequence[str] = (".json-tpl",)
+    ui_color = "#1CB1C2"
+    ui_fgcolor = "#fff"
+
+    def __init__(
+        self,
+        *,
+        json: Any | None = None,
+        databricks_conn_id: str = "databricks_default",
+        idempotency_token: str | None = None,
+        do_xcom_push: bool = True,
+        requests_per_second: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(do_xcom_push=do_xcom_push, **kwargs)
+        self.json = json
+        self.databricks_conn_id = databricks_conn_id
+        self.idempotency_token = idempotency_token
+        self.requests_per_second = requests_per_second
+        self._workspace: Workspace | None = None
+
+    def prepare(self, context: Context) -> None:
+        self._workspace = workspace_for(self.databricks_conn_id)
+
+    def token_salt(self) -> str:
+        # A user's own token stays an input, but the library still varies it per cycle and generation:
+        # reusing it verbatim would hand every retry the first (possibly failed) run back.
+        return self.idempotency_token or ""
+
+    def _client(self) -> DatabricksClient:
+        assert self._workspace is not None, "prepare() runs before any remote call"
+        return DatabricksClient(self._workspace.host, self._workspace.headers)
+
+    async def job_status(self, external_id: ExternalId) -> JobStatus:
+        async with self._client() as client:
+            try:
+                return run_status(await client.get_run(int(external_id)))
+            except RunNotFound as exc:
+                return JobStatus(JobPhase.GONE, "GONE", str(exc))
+
+    async def cancel_job(self, external_id: ExternalId) -> None:
+        async with self._client() as client:
+            await client.cancel_run(int(external_id))
+
+    def job_trigger(self, external_id: ExternalId) -> DatabricksRunTrigger:
+        extra = {} if self.requests_per_second is None else {"requests_per_second": self.requests_per_second}
+        return DatabricksRunTrigger(
+            external_id=int(external_id),
+            databricks_conn_id=self.databricks_conn_id,
+            poll_interval_seconds=float(self.polling_period_seconds),
+            cancel_on_kill=self.cancel_on_kill,
+            **extra,
+        )
+
+    async def job_event(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
+        if status.phase is JobPhase.GONE:
+            return await super().job_event(external_id, status)
+        async with self._client() as client:
+            return await run_event(client, await client.get_run(int(external_id)), status)
+
+    def job_result(self, context: Context, event: JobEvent) -> Any:
+        return event.external_id
+
+
+class DatabricksSubmitRunOperator(_DatabricksRunOperator):
+    """Submit a one-time run (``runs/submit``) exactly once per logical attempt, and watch it deferred.
+
+    Arguments as the Databricks provider's operator of the same name: ``json`` merged with the named
+    fields (named fields win). A single top-level task (``notebook_task`` + ``new_cluster``...) is
+    moved into ``tasks`` with ``task_key`` = the task id. The spec is validated before any API call.
+    """
+
+    resume_key = "resumable_triggers.databricks_submit_run"
+    template_fields: Sequence[str] = (
+        "json",
+        "tasks",
+        "spark_jar_task",
+        "notebook_task",
+        "spark_python_task",
+        "spark_submit_task",
+        "pipeline_task",
+        "dbt_task",
+        "new_cluster",
+        "existing_cluster_id",
+        "libraries",
+        "environments",
+        "run_name",
+        "timeout_seconds",
+        "idempotency_token",
+        "access_control_list",
+        "git_source",
+        "databricks_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        tasks: list[Any] | None = None,
+        spark_jar_task: dict[str, Any] | None = None,
+        notebook_task: dict[str, Any] | None = None,
+        spark_python_task: dict[str, Any] | None = None,
+        spark_submit_task: dict[str, Any] | None = None,
+        pipeline_task: dict[str, Any] | None = None,
+        dbt_task: dict[str, Any] | None = None,
+        new_cluster: dict[str, Any] | None = None,
+        existing_cluster_id: str | None = None,
+        libraries: list[dict[str, Any]] | None = None,
+        environments: list[dict[str, Any]] | None = None,
+        run_name: str | None = None,
+        timeout_seconds: int | None = None,
+        access_control_list: list[dict[str, Any]] | None = None,
+        git_source: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.tasks = tasks
+        self.spark_jar_task = spark_jar_task
+        self.notebook_task = notebook_task
+        self.spark_python_task = spark_python_task
+        self.spark_submit_task = spark_submit_task
+        self.pipeline_task = pipeline_task
+        self.dbt_task = dbt_task
+        self.new_cluster = new_cluster
+        self.existing_cluster_id = existing_cluster_id
+        self.libraries = libraries
+        self.environments = environments
+        self.run_name = run_name
+        self.timeout_seconds = timeout_seconds
+        self.access_control_list = access_control_list
+        self.git_source = git_source
+        self._body: dict[str, Any] = {}
+
+    def validate_job(self) -> None:
+        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
+        merged = _spec.merge(self.json, named)
+        merged.setdefault("run_name", self.task_id)
+        merged.pop("idempotency_token", None)  # ours, derived per cycle and generation
+        self._body = _spec.normalise_submit(merged, default_task_key=self.task_id)
+
+    async def submit_job(self, token: str, context: Context) -> ExternalId:
+        async with self._client() as client:
+            return await client.submit_run(self._body, idempotency_token=token)
+
+
+class DatabricksRunNowOperator(_DatabricksRunOperator):
+    """Trigger an existing job (``run-now``) exactly once per logical attempt, and watch it deferred."""
+
+    resume_key = "resumable_triggers.databricks_run_now"
+    template_fields: Sequence[str] = (
+        "json",
+        "job_id",
+        "job_name",
+        "job_parameters",
+        "dbt_commands",
+        "notebook_params",
+        "python_params",
+        "python_named_params",
+        "jar_params",
+        "spark_submit_params",
+        "idempotency_token",
+        "databricks_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        job_id: int | str | None = None,
+        job_name: str | None = None,
+        job_parameters: dict[str, Any] | None = None,
+        dbt_commands: list[str] | None = None,
+        notebook_params: dict[str, Any] | None = None,
+        python_params: list[str] | None = None,
+        python_named_params: dict[str, Any] | None = None,
+        jar_params: list[str] | None = None,
+        spark_submit_params: list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.job_name = job_name
+        self.job_parameters = job_parameters
+        self.dbt_commands = dbt_commands
+        self.notebook_params = notebook_params
+        self.python_params = python_params
+        self.python_named_params = python_named_params
+        self.jar_params = jar_params
+        self.spark_submit_params = spark_submit_params
+        self._body: dict[str, Any] = {}
+
+    def validate_job(self) -> None:
+        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
+        merged = _spec.merge(self.json, named)
+        merged.pop("idempotency_token", None)
+        _spec.check_run_now(merged.get("job_id"), merged.get("job_name"))
+        _spec.check_json(merged, "json")
+        self._body = merged
+
+    async def submit_job(self, token: str, context: Context) -> ExternalId:
+        body = dict(self._body)
+        async with self._client() as client:
+            job_name = body.pop("job_name", None)
+            job_id = int(body.pop("job_id")) if job_name is None else await client.find_job_id(job_name)
+            return await client.run_now(job_id, idempotency_token=token, parameters=body)
+
+
+# Template fields that configure the operator rather than the request body.
+_NOT_BODY = frozenset({"json", "databricks_conn_id", "idempotency_token"})

@@ -1,0 +1,158 @@
+"""The Databricks trigger: watch one run through the process-wide shared client, fire one typed event."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from resumable_triggers.databricks._connection import aworkspace_for
+from resumable_triggers.databricks.client import (
+    ClientSettings,
+    DatabricksClient,
+    DatabricksError,
+    Run,
+    RunNotFound,
+    shared_client,
+)
+from resumable_triggers.resume import JobEvent, JobPhase, JobStatus, ResumableJobTrigger, WatchArgs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabricksRunArgs(WatchArgs):
+    """The trigger's kwargs, exactly as stored in Airflow's database. No secrets: only a connection id."""
+
+    databricks_conn_id: str | None = "databricks_default"
+    run_page_url: str | None = None
+    # Requests per second for the whole workspace, shared by every trigger of this triggerer.
+    requests_per_second: float = ClientSettings().requests_per_second
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskFailure:
+    """Why one task of the run failed (from ``runs/get-output``)."""
+
+    task_key: str
+    run_id: int
+    state: str
+    error: str | None = None
+    error_trace: str | None = None
+    run_page_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEvent(JobEvent):
+    """The terminal event of a Databricks run, as the task receives it."""
+
+    life_cycle_state: str = ""
+    result_state: str | None = None
+    run_duration_seconds: float | None = None
+    task_failures: tuple[TaskFailure, ...] = ()
+
+    @classmethod
+    def _decode_fields(cls, values: dict[str, Any]) -> dict[str, Any]:
+        values["task_failures"] = tuple(TaskFailure(**f) for f in values.get("task_failures") or ())
+        return values
+
+
+def run_status(run: Run) -> JobStatus:
+    """Map a run snapshot onto the framework's phases. Unknown (newer) states keep the watch going."""
+    state = run.state
+    if not state.is_terminal:
+        return JobStatus(JobPhase.ACTIVE, state.life_cycle_state.value, state.state_message, run.run_page_url)
+    result = state.result_state.value if state.result_state is not None else "NONE"
+    phase = JobPhase.SUCCEEDED if state.is_successful else JobPhase.FAILED
+    return JobStatus(phase, f"{state.life_cycle_state.value}/{result}", state.state_message, run.run_page_url)
+
+
+async def run_event(client: DatabricksClient, run: Run, status: JobStatus) -> RunEvent:
+    """The event for a finished run; failed runs carry each failed task's error from get-output."""
+    failures: tuple[TaskFailure, ...] = ()
+    if status.phase is JobPhase.FAILED and run.tasks:
+        failures = tuple(
+            TaskFailure(
+                task_key=e.task_key,
+                run_id=e.run_id,
+                state=e.state.life_cycle_state.value,
+                error=e.error,
+                error_trace=e.error_trace,
+                run_page_url=e.run_page_url,
+            )
+            for e in await client.failed_task_errors(run)
+        )
+    message = status.message
+    if failures and failures[0].error:
+        message = f"{message}; task {failures[0].task_key}: {failures[0].error}".lstrip("; ")
+    duration = run.run_duration_ms or sum(
+        d or 0 for d in (run.setup_duration_ms, run.execution_duration_ms, run.cleanup_duration_ms)
+    )
+    return RunEvent(
+        outcome=RunEvent.outcome_of(status),
+        external_id=run.run_id,
+        state=status.state,
+        message=message,
+        url=run.run_page_url,
+        life_cycle_state=run.state.life_cycle_state.value,
+        result_state=None if run.state.result_state is None else run.state.result_state.value,
+        run_duration_seconds=duration / 1000 if duration else None,
+        task_failures=failures,
+    )
+
+
+class DatabricksRunTrigger(ResumableJobTrigger):
+    """Watches one Databricks run from the triggerer until it is terminal.
+
+    Every instance in a triggerer shares one HTTP session and one request budget per workspace, so a
+    restart with thousands of deferred tasks cannot flood the workspace. Transient errors and
+    throttling are absorbed within ``error_budget_seconds``; a user's kill cancels the run when
+    ``cancel_on_kill``; triggerer shutdowns and restarts never do.
+    """
+
+    Args = DatabricksRunArgs
+    classpath = "resumable_triggers.databricks.DatabricksRunTrigger"
+    transient_errors = (DatabricksError, OSError, asyncio.TimeoutError)
+
+    @property
+    def _args(self) -> DatabricksRunArgs:
+        assert isinstance(self.args, DatabricksRunArgs)
+        return self.args
+
+    def _client(self) -> AbstractAsyncContextManager[DatabricksClient]:
+        return _lease(self._args)
+
+    async def observe(self) -> AsyncIterator[JobStatus]:
+        async with self._client() as client:
+            while True:
+                try:
+                    run = await client.get_run(int(self._args.external_id))
+                except RunNotFound as exc:
+                    yield JobStatus(JobPhase.GONE, "GONE", str(exc), self._args.run_page_url)
+                    return
+                self._last_run = run
+                yield run_status(run)
+                await asyncio.sleep(self._args.poll_interval_seconds)
+
+    async def terminal_event(self, status: JobStatus) -> JobEvent:
+        run: Run | None = getattr(self, "_last_run", None)
+        if run is None or status.phase is JobPhase.GONE:
+            return dataclasses.replace(
+                await super().terminal_event(status), url=status.url or self._args.run_page_url
+            )
+        async with self._client() as client:
+            return await run_event(client, run, status)
+
+    async def cancel(self) -> None:
+        async with self._client() as client:
+            await client.cancel_run(int(self._args.external_id))
+
+
+@asynccontextmanager
+async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
+    """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
+    workspace = await aworkspace_for(args.databricks_conn_id)
+    settings = ClientSettings(requests_per_second=args.requests_per_second)
+    async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
+        yield client
