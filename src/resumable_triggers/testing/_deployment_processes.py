@@ -1,0 +1,238 @@
+"""Finding, classifying and killing every process an `AirflowDeployment` started.
+
+Each component is started in its own session, and Airflow's descendants stay in it (task processes
+only move to their own process *group*), so ``getsid(pid)`` names the component of any process, even
+an orphan re-parented to init after its parent was SIGKILLed. A background poll also records children
+by parent PID, for descendants that did start a new session (``start_new_session=True`` in Bash
+hooks). The environment cannot be used as a marker: ``setproctitle`` overwrites
+``/proc/<pid>/environ`` of every Airflow process that renames itself.
+
+While a deployment runs, this process is a Linux "child subreaper": orphans of a killed component
+re-parent to us instead of PID 1 and are reaped here. A container's PID 1 often never reaps, and they
+would stay behind as zombies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import psutil
+
+# Process titles Airflow 3.3 sets (setproctitle): LocalExecutor workers run the supervisor in-process and
+# rename themselves after the task instance id; the forked task process renames itself after startup.
+_SUPERVISOR_TITLE = re.compile(r"^airflow worker -- LocalExecutor(?: \[[^\]]*\])?: (?P<ti_id>[0-9a-f-]{36})$")
+_IDLE_WORKER_TITLE = re.compile(r"^airflow worker -- LocalExecutor(?: \[[^\]]*\])?: <idle>$")
+_TASK_TITLE = re.compile(r"^airflow worker -- (?P<ti_id>[0-9a-f-]{36})$")
+SERVE_LOGS_TITLE = "airflow serve-logs"
+
+_PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
+_subreaper_lock = threading.Lock()
+_subreaper_users = 0
+
+
+def _use_subreaper(delta: int) -> None:
+    """Count deployments that need this process to be a subreaper; set or clear the flag to match."""
+    global _subreaper_users
+    if not sys.platform.startswith("linux"):
+        return
+    with _subreaper_lock:
+        before = _subreaper_users
+        _subreaper_users = max(0, before + delta)
+        if (before == 0) != (_subreaper_users == 0):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_CHILD_SUBREAPER, int(_subreaper_users > 0), 0, 0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentProcess:
+    """One live process of a deployment, as the OS sees it right now.
+
+    ``role`` is ``"main"`` for the process the deployment started, ``"supervisor"`` and ``"task"`` for
+    a running task instance's LocalExecutor worker and its forked task process (``ti_id`` set),
+    ``"idle-worker"``, ``"serve-logs"``, or ``"other"`` (uvicorn, DAG parsing, trigger runner...).
+    """
+
+    pid: int
+    ppid: int
+    component: str
+    role: str
+    title: str
+    ti_id: str | None = None
+
+
+def process_title(proc: psutil.Process) -> str:
+    """The title a process shows in ``ps`` (setproctitle pads argv with empty strings)."""
+    return " ".join(part for part in proc.cmdline() if part)
+
+
+def _classify(title: str) -> tuple[str, str | None]:
+    if match := _SUPERVISOR_TITLE.match(title):
+        return "supervisor", match["ti_id"]
+    if match := _TASK_TITLE.match(title):
+        return "task", match["ti_id"]
+    if _IDLE_WORKER_TITLE.match(title):
+        return "idle-worker", None
+    if title == SERVE_LOGS_TITLE:
+        return "serve-logs", None
+    return "other", None
+
+
+def is_alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie: a zombie is dead, it only waits for its parent to reap it."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class ProcessTracker:
+    """Remembers every process of the deployment ever seen, by ``psutil.Process`` (PID + start time).
+
+    Keeping the ``psutil.Process`` rather than the bare PID makes every later signal safe against PID
+    reuse: psutil refuses to signal a process whose start time changed.
+    """
+
+    def __init__(self, *, poll_interval_seconds: float = 0.2) -> None:
+        self._poll_interval_seconds = poll_interval_seconds
+        self._lock = threading.Lock()
+        self._session_component: dict[int, str] = {}
+        self._main_pids: set[int] = set()
+        self._seen: dict[int, tuple[psutil.Process, str]] = {}
+        self._gone: set[int] = set()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add_main(self, pid: int, component: str) -> None:
+        """Track a process started with ``start_new_session=True``: its PID is its session id."""
+        with self._lock:
+            self._session_component[pid] = component
+            self._main_pids.add(pid)
+            with contextlib.suppress(psutil.Error):
+                self._seen[pid] = (psutil.Process(pid), component)
+        self.poll()
+
+    def start(self) -> None:
+        _use_subreaper(+1)
+        # Orphans can re-parent and fork again between two explicit polls; a background poll narrows
+        # the window in which a short-lived parent's children could escape both session and parent checks.
+        self._thread = threading.Thread(target=self._run, name="airflow-deployment-ps", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+            self._reap()
+            _use_subreaper(-1)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._poll_interval_seconds):
+            self.poll()
+
+    def poll(self) -> None:
+        """Record new processes of our sessions and new children of processes already seen."""
+        parents: dict[int, int] = {}
+        for proc in psutil.process_iter(["ppid"]):
+            parents[proc.pid] = proc.info["ppid"]
+        with self._lock:
+            pending = [pid for pid in parents if pid not in self._seen]
+            changed = True
+            while changed:  # children may be listed before their parents
+                changed = False
+                for pid in list(pending):
+                    component = self._component_for(pid, parents[pid])
+                    if component is None:
+                        continue
+                    with contextlib.suppress(psutil.Error):
+                        self._seen[pid] = (psutil.Process(pid), component)
+                    pending.remove(pid)
+                    changed = True
+        self._reap()
+
+    def _reap(self) -> None:
+        """Reap the dead orphans that re-parented to us; ``subprocess`` reaps the main processes."""
+        me = os.getpid()
+        with self._lock:
+            candidates = [(pid, p) for pid, (p, _) in self._seen.items() if pid not in self._gone]
+        for pid, proc in candidates:
+            try:
+                if not proc.is_running():  # reaped already, or its PID was reused
+                    with self._lock:
+                        self._gone.add(pid)
+                elif (
+                    pid not in self._main_pids and proc.status() == psutil.STATUS_ZOMBIE and proc.ppid() == me
+                ):
+                    os.waitpid(pid, os.WNOHANG)
+            except (psutil.Error, ChildProcessError):
+                pass
+
+    def _component_for(self, pid: int, ppid: int) -> str | None:
+        try:
+            sid = os.getsid(pid)
+        except OSError:
+            return None
+        if sid in self._session_component:
+            return self._session_component[sid]
+        parent = self._seen.get(ppid)
+        if parent is not None and parent[0].is_running():
+            return parent[1]
+        return None
+
+    def alive(self, component: str | None = None) -> list[DeploymentProcess]:
+        """Every tracked process that is still alive, optionally of one component only."""
+        self.poll()
+        with self._lock:
+            tracked = [(pid, entry) for pid, entry in self._seen.items() if pid not in self._gone]
+        result = []
+        for pid, (proc, owner) in tracked:
+            if component is not None and owner != component:
+                continue
+            if not is_alive(proc):
+                continue
+            try:
+                title = process_title(proc)
+                ppid = proc.ppid()
+            except psutil.Error:
+                continue
+            role, ti_id = ("main", None) if pid in self._main_pids else _classify(title)
+            result.append(DeploymentProcess(pid, ppid, owner, role, title, ti_id))
+        return result
+
+    def process(self, pid: int) -> psutil.Process | None:
+        with self._lock:
+            entry = self._seen.get(pid)
+        return entry[0] if entry is not None else None
+
+    def signal(self, pids: Iterable[int], sig: signal.Signals) -> None:
+        """Send ``sig`` to tracked processes only, by PID, skipping any that died or whose PID was reused."""
+        for pid in pids:
+            proc = self.process(pid)
+            if proc is not None and is_alive(proc):
+                with contextlib.suppress(psutil.Error):
+                    proc.send_signal(sig)
+
+    def wait_gone(self, pids: Iterable[int], timeout_seconds: float) -> list[int]:
+        """Wait until the processes died (zombies count as dead); return the PIDs still alive."""
+        deadline = time.monotonic() + timeout_seconds
+        remaining = list(pids)
+        while True:
+            remaining = [pid for pid in remaining if (p := self.process(pid)) is not None and is_alive(p)]
+            if not remaining or time.monotonic() >= deadline:
+                return remaining
+            time.sleep(0.05)
+
+    def kill_all(self, pids: Iterable[int], *, timeout_seconds: float = 10.0) -> list[int]:
+        """SIGKILL the given tracked processes and wait for them; return any that survived."""
+        pids = list(pids)
+        self.signal(pids, signal.SIGKILL)
+        return self.wait_gone(pids, timeout_seconds)
