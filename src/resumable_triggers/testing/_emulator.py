@@ -183,18 +183,15 @@ class Emulator:
         duration_seconds: float | None = None,
         error: str | None = None,
     ) -> None:
-        """Decide how an unfinished run ends (all of its current tasks); for an id not created yet, the
-        outcome is kept and applied when a run gets that id. ``duration_seconds`` counts from the
-        attempt's start and never moves an end into the past."""
+        """Decide how an unfinished run ends (all of its current tasks). ``duration_seconds`` counts
+        from the attempt's start and never moves an end into the past; None keeps the timing."""
         outcome = Outcome(result_state, duration_seconds, error)
         with self._lock:
-            now = self._clock()
-            ws = self._workspace
-            if run_id in ws.runs:
-                ws.script(ws.runs[run_id], outcome, now)
-                self._changed()
-            else:
-                ws.scripts[run_id] = outcome
+            run = self._workspace.runs.get(run_id)
+            if run is None:
+                raise UnknownRunError(run_id)
+            self._workspace.script(run, outcome, self._clock())
+            self._changed()
 
     def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:
         """Terminate an active run now with ``result_state``."""

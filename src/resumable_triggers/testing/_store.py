@@ -89,7 +89,6 @@ class Workspace:
         self.jobs: dict[int, JobRecord] = {}
         self.tokens: dict[str, int] = {}  # idempotency token -> run id
         self.deleted_tokens: set[str] = set()
-        self.scripts: dict[int, Outcome] = {}  # outcomes scripted for run ids not created yet
         self.next_id = RUN_ID_BASE
         self.next_job_id = JOB_ID_BASE
         self.runs_submitted = 0
@@ -142,11 +141,10 @@ class Workspace:
     ) -> RunRecord:
         run_id = self._new_id()
         found = [declared(spec, overrides) for spec in task_specs]
-        script = self.scripts.pop(run_id, None)
-        duration = self._duration(script, [d.duration_seconds for d in found])
+        duration = self._duration([d.duration_seconds for d in found])
         tasks = []
         for spec, decl in zip(task_specs, found, strict=True):
-            outcome = script or Outcome(
+            outcome = Outcome(
                 result_state=decl.result_state or self.default.result_state,
                 error=decl.error if decl.error is not None else self.default.error,
                 output=decl.output if decl.output is not None else self.default.output,
@@ -188,11 +186,9 @@ class Workspace:
             self.runs_submitted += 1
         return run
 
-    def _duration(self, script: Outcome | None, declared_durations: list[float | None]) -> float:
-        if script is not None and script.duration_seconds is not None:
-            return script.duration_seconds
+    def _duration(self, declared_durations: list[float | None]) -> float:
         given = [d for d in declared_durations if d is not None]
-        if given and script is None:
+        if given:
             return max(given)
         if self.default.duration_seconds is not None:
             return self.default.duration_seconds
@@ -249,7 +245,7 @@ class Workspace:
         index = len(run.attempts)
         rerun = [t for t in run.tasks if t.task_key in task_keys]
         found = [declared(t.spec, overrides) for t in rerun]
-        duration = self._duration(None, [d.duration_seconds for d in found])
+        duration = self._duration([d.duration_seconds for d in found])
         run.attempts.append(Attempt.schedule(now, duration, queued=run.queued, timeout=run.timeout_seconds))
         run.attempts[-1].repair_id = repair_id
         for old, decl in zip(rerun, found, strict=True):
