@@ -81,6 +81,11 @@ class DatabricksClient:
         return self._headers.identity
 
     @property
+    def budget(self) -> RequestBudget:
+        """The request budget this client draws from (shared per workspace by ``shared_client``)."""
+        return self._budget
+
+    @property
     def session(self) -> aiohttp.ClientSession | None:
         """The session requests go through (None before ``__aenter__`` when the client owns it)."""
         return self._session

@@ -1,0 +1,73 @@
+"""Hundreds of pollers on one loop: one session, bounded connections, and a request budget honoured."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+from collections.abc import Iterator
+
+import pytest
+from databricks.sdk.config import Config
+
+from resumable_triggers.databricks.client import ClientSettings, SdkHeaderProvider, shared_client
+from resumable_triggers.testing import Emulator, emulator_in_thread
+
+TOKEN = "dapi-emulator-token"
+POLLERS = 500
+POLLS_EACH = 2
+SETTINGS = ClientSettings(requests_per_second=150, burst=20, max_connections=8)
+
+
+@pytest.fixture
+def realtime_emulator() -> Iterator[tuple[Emulator, str]]:
+    """An emulator on real time, so its request log shows when requests actually arrived."""
+    emulator = Emulator(token=TOKEN, run_seconds=3600.0)
+    with emulator_in_thread(emulator, host="127.0.0.1", port=0) as server:
+        yield emulator, server.url
+
+
+@pytest.mark.asyncio
+async def test_500_pollers_share_one_session_and_never_exceed_the_request_budget(
+    realtime_emulator: tuple[Emulator, str],
+) -> None:
+    """500 concurrent triggers polling through shared_client use one client, one session, at most
+    ``max_connections`` connections, and arrive at the workspace within ``burst + rate * window``
+    in every one-second window, so a stricter workspace limiter never throttles them."""
+    emulator, url = realtime_emulator
+    provider = SdkHeaderProvider(lambda: Config(host=url, token=TOKEN), identity="conn:load")
+    # The workspace allows a bit more than the client budget: network jitter may bunch arrivals.
+    emulator.set_rate_limit(
+        endpoint=None, requests_per_second=SETTINGS.requests_per_second * 1.2, burst=SETTINGS.burst + 10
+    )
+    async with shared_client(url, provider, settings=SETTINGS) as setup:
+        run_ids = [
+            await setup.submit_run({"tasks": [{"task_key": "a"}]}, idempotency_token=f"r{i}")
+            for i in range(10)
+        ]
+    sessions = set()
+    before = emulator.counters()
+    polling_from = emulator.request_log[-1].time
+
+    async def poller(index: int) -> None:
+        async with shared_client(url, provider, settings=SETTINGS) as client:
+            sessions.add(id(client.session))
+            for _ in range(POLLS_EACH):
+                run = await client.get_run(run_ids[index % len(run_ids)])
+                assert not run.state.is_terminal
+
+    await asyncio.gather(*(poller(index) for index in range(POLLERS)))
+
+    after = emulator.counters()
+    arrivals = sorted(
+        record.time
+        for record in emulator.request_log
+        if record.endpoint == "runs/get" and record.time > polling_from
+    )
+    allowed = SETTINGS.burst + SETTINGS.requests_per_second * 1.0
+    busiest = max(bisect.bisect_left(arrivals, start + 1.0) - i for i, start in enumerate(arrivals))
+    assert 1 == len(sessions)
+    assert POLLERS * POLLS_EACH == after.requests_by_endpoint["runs/get"] - before.requests_by_endpoint.get(
+        "runs/get", 0
+    )
+    assert 0 == after.throttled
+    assert busiest <= allowed, f"{busiest} requests in one second, budget {allowed}"
