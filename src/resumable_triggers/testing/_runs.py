@@ -82,6 +82,7 @@ class Attempt:
         self.timed_out = False
         if timeout > 0 and start + timeout < ideal[2]:
             ideal[2], ideal[3] = start + timeout, start + timeout + cleanup
+            ideal[0], ideal[1] = min(ideal[0], ideal[2]), min(ideal[1], ideal[2])
             self.timed_out = True
         current = [self.queued_until, self.running_at, self.terminating_at, self.end]
         floor = now
