@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_testkit import FakeConfig, LoopLagProbe
+from client_testkit import FakeConfig, FakeTime, LoopLagProbe
 from databricks.sdk.config import Config
 
 from resumable_triggers.databricks.client import (
@@ -148,6 +148,39 @@ async def test_sdk_configuration_failure_is_a_credentials_error_naming_the_ident
     assert "conn:nothing" == excinfo.value.identity
     assert "conn:nothing" in str(excinfo.value)
     assert isinstance(excinfo.value.__cause__, ValueError)
+    assert not excinfo.value.transient  # a misconfiguration: retrying cannot help
+
+
+@pytest.mark.asyncio
+async def test_token_endpoint_outage_during_a_refresh_is_retried_within_budget(
+    emulator: Emulator, clock: ManualClock, emulator_url: str
+) -> None:
+    """The token expires and the token endpoint answers 503 once: the poll backs off and succeeds,
+    instead of failing every trigger of that identity at once."""
+    fake = FakeTime()
+    provider = oauth_provider(emulator_url)
+    async with DatabricksClient(
+        emulator_url, provider, settings=FAST, clock=fake.monotonic, sleep=fake.sleep
+    ) as client:
+        run_id = await client.submit_run(SPEC, idempotency_token=None)
+        clock.advance(2 * 3600)
+        emulator.inject_fault(endpoint="oidc/v1/token", kind="http_error", status=503, count=1)
+        run = await client.get_run(run_id)
+
+    assert run_id == run.run_id
+    assert 1 == len([wait for wait in fake.sleeps if wait > 0])
+
+
+@pytest.mark.asyncio
+async def test_a_hung_token_refresh_times_out_as_a_transient_credentials_error() -> None:
+    """The SDK fetches tokens without a timeout; waiters give up after refresh_timeout_seconds."""
+    config = FakeConfig({"Authorization": "Bearer t"}, block_seconds=0.5)
+    provider = SdkHeaderProvider(lambda: config, identity="test:hung", refresh_timeout_seconds=0.05)  # type: ignore[arg-type,return-value]
+    with pytest.raises(CredentialsError) as excinfo:
+        await provider.headers()
+
+    assert excinfo.value.transient
+    assert "did not finish within 0.05 s" in str(excinfo.value)
 
 
 def test_a_provider_without_identity_is_refused() -> None:

@@ -58,6 +58,10 @@ class SdkHeaderProvider:
     so a revoked OAuth token is truly re-minted. Headers are cached for ``cache_ttl_seconds`` (default
     30 s), and never past the OAuth token's own expiry, to spare a thread hop per request; the SDK
     caches and refreshes the token itself behind ``authenticate()``.
+
+    The SDK fetches OAuth tokens with no timeout, so callers stop waiting for a refresh after
+    ``refresh_timeout_seconds`` (default 60 s) with a transient CredentialsError; the stuck thread is
+    left to finish on its own, and later callers keep waiting for it rather than starting more.
     """
 
     def __init__(
@@ -66,11 +70,17 @@ class SdkHeaderProvider:
         *,
         identity: str,
         cache_ttl_seconds: float = 30.0,
+        refresh_timeout_seconds: float = 60.0,
     ) -> None:
         if not identity:
             raise ValueError("SdkHeaderProvider needs a non-empty, non-secret identity, e.g. 'conn:my_conn'")
         if cache_ttl_seconds < 0:
             raise ValueError(f"SdkHeaderProvider cache_ttl_seconds must be >= 0, got {cache_ttl_seconds!r}")
+        if refresh_timeout_seconds <= 0:
+            raise ValueError(
+                f"SdkHeaderProvider refresh_timeout_seconds must be > 0, got {refresh_timeout_seconds!r}"
+            )
+        self._refresh_timeout = refresh_timeout_seconds
         self._factory = config_factory
         self._identity = identity
         self._ttl = cache_ttl_seconds
@@ -79,6 +89,9 @@ class SdkHeaderProvider:
         self._expires_at = 0.0
         self._refresh: asyncio.Task[Mapping[str, str]] | None = None
         self._generation = 0
+        # Once headers were obtained, the credentials are known to be good: later failures are
+        # worth retrying (token endpoint blip) rather than failing every poller at once.
+        self._ever_authenticated = False
 
     @property
     def identity(self) -> str:
@@ -99,7 +112,15 @@ class SdkHeaderProvider:
             refresh.add_done_callback(lambda task: task.cancelled() or task.exception())
             self._refresh = refresh
         # shield: a caller cancelled mid-refresh (trigger cancelled) must not cancel the shared refresh.
-        return await asyncio.shield(refresh)
+        try:
+            return await asyncio.wait_for(asyncio.shield(refresh), self._refresh_timeout)
+        except asyncio.TimeoutError as exc:
+            raise CredentialsError(
+                f"refreshing Databricks credentials for {self._identity} did not finish within "
+                f"{self._refresh_timeout:g} s; is the token endpoint reachable?",
+                identity=self._identity,
+                transient=True,
+            ) from exc
 
     def invalidate(self, rejected: Mapping[str, str] | None = None) -> None:
         if rejected is not None and rejected is not self._headers:
@@ -118,6 +139,7 @@ class SdkHeaderProvider:
                 self._refresh = None
         if generation == self._generation:
             self._headers, self._expires_at = headers, expires_at
+        self._ever_authenticated = True
         return headers
 
     def _authenticate_blocking(self) -> tuple[Mapping[str, str], float]:
@@ -135,6 +157,7 @@ class SdkHeaderProvider:
             raise CredentialsError(
                 f"could not obtain Databricks credentials for {self._identity}: {exc}",
                 identity=self._identity,
+                transient=self._ever_authenticated or not isinstance(exc, ValueError),
             ) from exc
         # Copy every header: Azure service principals add X-Databricks-Azure-SP-Management-Token etc.
         headers = MappingProxyType(dict(raw))

@@ -18,6 +18,7 @@ from resumable_triggers.databricks.client._budget import Clock, RequestBudget, S
 from resumable_triggers.databricks.client._errors import (
     ApiError,
     AuthError,
+    CredentialsError,
     DatabricksError,
     JobLookupError,
     RetriesExhausted,
@@ -274,8 +275,8 @@ class DatabricksClient:
             before = self._clock()
             await self._budget.acquire()
             queued += self._clock() - before
-            headers = await self._headers.headers()
             try:
+                headers = await self._headers.headers()
                 return await self._send(method, endpoint, query, body, headers, attempt, run_id)
             except AuthError as exc:
                 if reauthenticated:
@@ -285,7 +286,7 @@ class DatabricksClient:
                 self._headers.invalidate(headers)
                 error: DatabricksError = exc
                 delay = 0.0
-            except (ApiError, TransportError) as exc:
+            except (ApiError, TransportError, CredentialsError) as exc:
                 maybe_delay = retry_delay(
                     exc, attempt=attempt, idempotent=idempotent, settings=self.settings, rng=self._rng
                 )

@@ -93,10 +93,13 @@ class CredentialsError(DatabricksError):
     """The header provider for ``identity`` failed to build a databricks-sdk ``Config`` or headers.
 
     The cause (``__cause__``) is the SDK's own error, which names the auth method it tried.
+    ``transient`` is True when trying again may help (network failure, a refresh that hung, or a
+    refresh of credentials that worked before); the client retries those within its budget.
     """
 
-    def __init__(self, message: str, *, identity: str) -> None:
+    def __init__(self, message: str, *, identity: str, transient: bool = False) -> None:
         self.identity = identity
+        self.transient = transient
         super().__init__(message)
 
 

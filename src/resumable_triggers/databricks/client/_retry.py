@@ -7,12 +7,13 @@ failure                            idempotent request         POST without idemp
 503 Service Unavailable            Retry-After or backoff     not retried [2]
 500, 502, 504                      exponential backoff        not retried [2]
 connection refused / DNS failure   exponential backoff        exponential backoff [1]
+transient credentials failure      exponential backoff        exponential backoff [1]
 timeout, reset, dropped response   exponential backoff        not retried [2]
 anything else (4xx...)             not retried                not retried
 =================================  =========================  ===============================
 
-[1] The workspace never acted on the request (rate limiter rejected it, or no connection existed),
-    so repeating it cannot launch a second run.
+[1] The workspace never acted on the request (rate limiter rejected it, no connection existed, or
+    no auth headers to send it with), so repeating it cannot launch a second run.
 [2] The workspace may have launched the run and the answer got lost: repeating it could launch a
     duplicate. Send an idempotency token to make these retryable.
 
@@ -26,7 +27,12 @@ import email.utils
 import random
 from datetime import datetime, timezone
 
-from resumable_triggers.databricks.client._errors import ApiError, DatabricksError, TransportError
+from resumable_triggers.databricks.client._errors import (
+    ApiError,
+    CredentialsError,
+    DatabricksError,
+    TransportError,
+)
 from resumable_triggers.databricks.client._settings import ClientSettings
 
 __all__ = ["parse_retry_after", "retry_delay"]
@@ -76,5 +82,7 @@ def retry_delay(
             return _backoff(attempt, settings) + jitter
         return None
     if isinstance(error, TransportError) and (idempotent or not error.request_sent):
+        return _backoff(attempt, settings) + jitter
+    if isinstance(error, CredentialsError) and error.transient:
         return _backoff(attempt, settings) + jitter
     return None
