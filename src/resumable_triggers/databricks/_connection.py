@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -161,7 +162,10 @@ def workspace_for(conn_id: str | None) -> Workspace:
     return workspace_from_fields(_fields(BaseHook.get_connection(conn_id)))
 
 
-_async_cache: dict[tuple[int, str | None], Workspace] = {}
+# Per event loop (weakly: a finished loop's entries go with it, and a new loop never sees them).
+_async_cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str | None, Workspace]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def aworkspace_for(conn_id: str | None) -> Workspace:
@@ -172,11 +176,11 @@ async def aworkspace_for(conn_id: str | None) -> Workspace:
     """
     from airflow.sdk import BaseHook
 
-    key = (id(asyncio.get_running_loop()), conn_id)
-    if (cached := _async_cache.get(key)) is not None:
+    cache = _async_cache.setdefault(asyncio.get_running_loop(), {})
+    if (cached := cache.get(conn_id)) is not None:
         return cached
     if conn_id is None:
         workspace = await asyncio.to_thread(default_workspace)  # Config() may do network I/O
     else:
         workspace = workspace_from_fields(_fields(await BaseHook.aget_connection(conn_id)))
-    return _async_cache.setdefault(key, workspace)
+    return cache.setdefault(conn_id, workspace)

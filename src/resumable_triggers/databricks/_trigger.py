@@ -84,8 +84,9 @@ async def run_event(client: DatabricksClient, run: Run, status: JobStatus) -> Ru
             for e in await client.failed_task_errors(run)
         )
     message = status.message
-    if failures and failures[0].error:
-        message = f"{message}; task {failures[0].task_key}: {failures[0].error}".lstrip("; ")
+    first_error = failures[0].error if failures else None
+    if first_error and first_error not in message:
+        message = f"{message}; task {failures[0].task_key}: {first_error}".lstrip("; ")
     duration = run.run_duration_ms or sum(
         d or 0 for d in (run.setup_duration_ms, run.execution_duration_ms, run.cleanup_duration_ms)
     )

@@ -1,0 +1,150 @@
+"""The Databricks operators through real Airflow task execution (``dag.test()``) against the emulator.
+
+Each test gets a fresh emulator; its counters say how many runs were really created, so "exactly one
+run per logical attempt" is asserted from the workspace's side, not from our own bookkeeping.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from resumable_triggers.testing._pytest_plugin import EmulatorHandle
+
+pytestmark = pytest.mark.timeout(90)
+
+
+def run_dag(dagbag: Any, dag_id: str) -> tuple[str, dict[str, Any], int]:
+    """Run one DAG; return its final state, the task's state store and the task's try number."""
+    from airflow.models.task_state_store import TaskStateStoreModel
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    dag_run = dagbag.get_dag(dag_id).test()
+    with create_session() as session:
+        rows = session.query(TaskStateStoreModel).filter_by(dag_id=dag_id, run_id=dag_run.run_id).all()
+        store = {row.key: json.loads(row.value) for row in rows}
+        ti = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dag_run.run_id).one()
+        return str(dag_run.state), store, int(ti.try_number)
+
+
+def xcom(dag_id: str, key: str) -> Any:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=dag_id, key=key).one()
+        return XComModel.deserialize_value(row)
+
+
+RECORD_KEY = "resumable_triggers.databricks_submit_run"
+
+
+def test_first_attempt_submits_once_and_pushes_run_id_and_url(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """One run is created, its id and page URL become XComs, and the record notes the success."""
+    emulator = databricks_emulator_env.emulator
+    state, store, tries = run_dag(dagbag, "dbx_none")
+    [run] = emulator.runs()
+    assert ("success", 1, 1) == (state, emulator.counters().runs_submitted, tries)
+    assert (run["run_id"], run["run_page_url"]) == (
+        xcom("dbx_none", "run_id"),
+        xcom("dbx_none", "run_page_url"),
+    )
+    assert (run["run_id"], True) == (store[RECORD_KEY]["external_id"], store[RECORD_KEY]["success_reported"])
+    assert "SUCCESS" == run["state"]["result_state"]
+
+
+@pytest.mark.parametrize(
+    "dag_id",
+    ["dbx_crash_after_submit", "dbx_crash_after_persist", "dbx_crash_in_completion"],
+)
+def test_worker_killed_at_any_point_resumes_the_same_run(
+    dag_id: str, dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """Killed after submit (id never persisted), after persisting, or in completion: the retry
+    resumes the one run that exists, and the workspace never sees a second submission create a run."""
+    emulator = databricks_emulator_env.emulator
+    state, store, tries = run_dag(dagbag, dag_id)
+    [run] = emulator.runs()
+    assert ("success", 1, 2) == (state, emulator.counters().runs_submitted, tries)
+    assert run["run_id"] == store[RECORD_KEY]["external_id"]
+
+
+@pytest.mark.parametrize("dag_id", ["dbx_sigterm_before_defer", "dbx_sigterm_while_polling"])
+def test_sigterm_checkpoints_without_cancelling_the_run(
+    dag_id: str, dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """A worker shutdown while the task holds the run (before deferring, or polling with
+    deferrable=False) re-enters the deferral: same try, no cancel, one run that succeeds."""
+    emulator = databricks_emulator_env.emulator
+    state, _, tries = run_dag(dagbag, dag_id)
+    [run] = emulator.runs()
+    assert ("success", 1, 1) == (state, emulator.counters().runs_submitted, tries)
+    assert ("SUCCESS", 0) == (
+        run["state"]["result_state"],
+        emulator.counters().requests_by_endpoint.get("runs/cancel", 0),
+    )
+
+
+def test_failed_run_is_retried_with_a_fresh_run_not_the_failed_one(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """The first run fails on Databricks; the retry submits exactly one new run (new token), and the
+    task succeeds with it (cf. apache/airflow#64828: a reused token hands back the failed run)."""
+    emulator = databricks_emulator_env.emulator
+    state, store, tries = run_dag(dagbag, "dbx_first_run_fails")
+    runs = sorted(emulator.runs(), key=lambda r: r["run_id"])
+    assert ("success", 2, 2) == (state, len(runs), tries)
+    assert ["FAILED", "SUCCESS"] == [r["state"]["result_state"] for r in runs]
+    assert (runs[1]["run_id"], 1) == (store[RECORD_KEY]["external_id"], store[RECORD_KEY]["generation"])
+
+
+def test_run_that_keeps_failing_fails_the_task_with_the_task_error(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Each try gets one fresh run; when they all fail, the task fails and its log says why, with the
+    failed task's error from get-output and the run's page."""
+    emulator = databricks_emulator_env.emulator
+    state, _, tries = run_dag(dagbag, "dbx_fails_every_time")
+    assert ("failed", 2, 2) == (state, emulator.counters().runs_submitted, tries)
+    failure_lines = [line for line in capfd.readouterr().out.splitlines() if "JobFailed:" in line]
+    assert 2 == len(failure_lines)
+    assert all("table not found" in line and "#job/" in line for line in failure_lines)
+
+
+def test_invalid_spec_fails_before_any_api_call(dagbag: Any, databricks_emulator_env: EmulatorHandle) -> None:
+    """A task without task_key fails the task with a message naming the field; the workspace saw nothing."""
+    emulator = databricks_emulator_env.emulator
+    state, store, _ = run_dag(dagbag, "dbx_invalid_spec")
+    assert ("failed", {}, {}) == (state, dict(emulator.counters().requests_by_endpoint), store)
+
+
+def test_templated_fields_are_rendered_into_the_submitted_spec(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """json and named fields are Jinja-templated like the provider's, and the top-level task is
+    moved into ``tasks`` with the task id as its key."""
+    emulator = databricks_emulator_env.emulator
+    state, _, _ = run_dag(dagbag, "dbx_templated")
+    [run] = emulator.runs()
+    assert ("success", "nightly dbx_templated") == (state, run["run_name"])
+    assert ["etl"] == [task["task_key"] for task in run["tasks"]]
+
+
+def test_run_now_by_job_name_runs_the_job_once(dagbag: Any, databricks_emulator_env: EmulatorHandle) -> None:
+    """run-now resolves the job by name and triggers it exactly once, passing notebook_params."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.service.jobs import NotebookTask, Task
+
+    workspace = WorkspaceClient(host=databricks_emulator_env.url, token=databricks_emulator_env.token)
+    job = workspace.jobs.create(
+        name="nightly-etl",
+        tasks=[Task(task_key="main", notebook_task=NotebookTask(notebook_path="/jobs/nightly"))],
+    )
+    state, _, _ = run_dag(dagbag, "dbx_run_now")
+    [run] = databricks_emulator_env.emulator.runs()
+    assert ("success", job.job_id, "JOB_RUN") == (state, run["job_id"], run["run_type"])
