@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Any
 
 import aiohttp
@@ -40,8 +41,11 @@ class Api:
         async with self.session.request(
             method, url, params=params, json=json, data=data, headers=all_headers
         ) as response:
-            body = await response.json(content_type=None)
-            return response.status, body
+            text = await response.text()
+            try:
+                return response.status, jsonlib.loads(text)
+            except ValueError:
+                return response.status, text
 
     async def ok(self, method: str, endpoint: str, **kwargs: Any) -> Any:
         status, body = await self.call(method, endpoint, **kwargs)

@@ -14,6 +14,7 @@ from ._emulator import Emulator
 
 # In-flight requests (a "latency" fault, say) get this long to finish when a server stops.
 _SHUTDOWN_TIMEOUT_SECONDS = 2.0
+_MAX_LINE_BYTES = 256 * 1024
 
 
 class EmulatorServer:
@@ -41,7 +42,13 @@ class EmulatorServer:
 
     async def start(self) -> None:
         runner = web.AppRunner(
-            self.emulator.make_app(), access_log=None, shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS
+            self.emulator.make_app(),
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT_SECONDS,
+            # aiohttp's 8 KiB default would answer a long query string with a plain-text 400 (and log a
+            # traceback); a larger limit lets such requests reach the API's JSON errors.
+            max_line_size=_MAX_LINE_BYTES,
+            max_field_size=_MAX_LINE_BYTES,
         )
         await runner.setup()
         try:
