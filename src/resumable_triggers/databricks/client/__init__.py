@@ -23,6 +23,7 @@ from resumable_triggers.databricks.client._errors import (
     JobLookupError,
     RetriesExhausted,
     RunNotFound,
+    TlsVerificationError,
     TransportError,
 )
 from resumable_triggers.databricks.client._models import (
@@ -68,6 +69,7 @@ __all__ = [
     "TaskError",
     "TaskRun",
     "TerminationDetails",
+    "TlsVerificationError",
     "TransportError",
     "run_sync",
     "shared_client",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -24,9 +23,9 @@ from resumable_triggers.databricks.client._errors import (
     RetriesExhausted,
     TransportError,
 )
-from resumable_triggers.databricks.client._http import api_error, env_proxy, new_session, normalise_host
+from resumable_triggers.databricks.client._http import env_proxy, new_session, normalise_host, send_once
 from resumable_triggers.databricks.client._models import Run, RunOutput, RunsPage, RunType, TaskError
-from resumable_triggers.databricks.client._retry import parse_retry_after, retry_delay
+from resumable_triggers.databricks.client._retry import retry_delay
 from resumable_triggers.databricks.client._settings import ClientSettings
 
 __all__ = ["DatabricksClient"]
@@ -324,7 +323,7 @@ class DatabricksClient:
         attempt: int,
         run_id: int | None,
     ) -> dict[str, Any]:
-        """One attempt. Raises ApiError for HTTP errors, TransportError for anything without an answer."""
+        """One attempt, holding one of ``max_connections`` slots so aiohttp's pool never makes it wait."""
         session = self._session
         if session is None or session.closed:
             raise RuntimeError(
@@ -332,66 +331,19 @@ class DatabricksClient:
             )
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.settings.max_connections)
-        url = f"{self.host}/api/2.2/{endpoint}"
-        started = time.monotonic()
-        try:
-            async with (
-                self._slots,
-                session.request(
-                    method, url, params=query or None, json=body, headers=headers, proxy=self._proxy
-                ) as response,
-            ):
-                status = response.status
-                content = await response.read()
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
-            raise TransportError(
-                f"TLS verification of {self.host} failed for {method} {endpoint}: {exc.__class__.__name__}; "
-                "fix the CA bundle (SSL_CERT_FILE) rather than disabling verify_tls",
+        async with self._slots:
+            return await send_once(
+                session,
                 method=method,
+                host=self.host,
                 endpoint=endpoint,
-                request_sent=False,
-            ) from exc
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            sent = not isinstance(exc, aiohttp.ClientConnectorError)
-            logger.debug("Databricks %s %s -> %s (attempt %d)", method, endpoint, type(exc).__name__, attempt)
-            raise TransportError(
-                f"{method} {endpoint} on {self.host} got no answer ({type(exc).__name__}: {exc}); "
-                "check network access to the workspace",
-                method=method,
-                endpoint=endpoint,
-                request_sent=sent,
-            ) from exc
-        logger.debug(
-            "Databricks %s %s -> %d (attempt %d, %.3f s)",
-            method,
-            endpoint,
-            status,
-            attempt,
-            time.monotonic() - started,
-        )
-        if status >= 400:
-            raise api_error(
-                status=status, body=content, endpoint=endpoint, retry_after_seconds=retry_after, run_id=run_id
+                query=query,
+                body=body,
+                headers=headers,
+                proxy=self._proxy,
+                attempt=attempt,
+                run_id=run_id,
             )
-        try:
-            payload = json.loads(content) if content else {}
-        except ValueError as exc:
-            raise TransportError(
-                f"{method} {endpoint} on {self.host} answered HTTP {status} with a body that is not JSON; "
-                "is a proxy in the way?",
-                method=method,
-                endpoint=endpoint,
-                request_sent=True,
-            ) from exc
-        if not isinstance(payload, dict):
-            raise TransportError(
-                f"{method} {endpoint} on {self.host} answered HTTP {status} with JSON that is not an object",
-                method=method,
-                endpoint=endpoint,
-                request_sent=True,
-            )
-        return payload
 
 
 def _apply_idempotency_token(body: dict[str, Any], token: str | None) -> bool:

@@ -8,6 +8,7 @@ The hierarchy (catch the narrowest class that lets you decide what to do)::
     │   └── RunNotFound              the run id is unknown (never existed, or removed after 60 days)
     ├── CredentialsError             the header provider could not produce auth headers
     ├── TransportError               no usable answer: connection failed, timed out or dropped
+    │   └── TlsVerificationError     the workspace's certificate is not trusted (never retried)
     ├── RetriesExhausted             a retryable failure outlived the retry budget
     └── JobLookupError               a job name matched no job, or several
 
@@ -26,6 +27,7 @@ __all__ = [
     "JobLookupError",
     "RetriesExhausted",
     "RunNotFound",
+    "TlsVerificationError",
     "TransportError",
 ]
 
@@ -115,6 +117,10 @@ class TransportError(DatabricksError):
         self.endpoint = endpoint
         self.request_sent = request_sent
         super().__init__(message)
+
+
+class TlsVerificationError(TransportError):
+    """The workspace's TLS certificate failed verification. Retrying cannot fix it: fix the CA bundle."""
 
 
 class RetriesExhausted(DatabricksError):

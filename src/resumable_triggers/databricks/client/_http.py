@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
+import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment  # type: ignore[attr-defined]
@@ -11,10 +15,19 @@ from urllib.request import getproxies_environment, proxy_bypass_environment  # t
 import aiohttp
 
 from resumable_triggers import __version__
-from resumable_triggers.databricks.client._errors import ApiError, AuthError, RunNotFound
+from resumable_triggers.databricks.client._errors import (
+    ApiError,
+    AuthError,
+    RunNotFound,
+    TlsVerificationError,
+    TransportError,
+)
+from resumable_triggers.databricks.client._retry import parse_retry_after
 from resumable_triggers.databricks.client._settings import ClientSettings
 
-__all__ = ["api_error", "env_proxy", "new_session", "normalise_host"]
+__all__ = ["api_error", "env_proxy", "new_session", "normalise_host", "send_once"]
+
+logger = logging.getLogger(__name__)
 
 _RUN_DOES_NOT_EXIST = re.compile(r"\bRun (\d+) does not exist\b")
 _USER_AGENT = f"resumable-triggers/{__version__} aiohttp/{aiohttp.__version__}"
@@ -68,6 +81,87 @@ def new_session(settings: ClientSettings) -> aiohttp.ClientSession:
         raise_for_status=False,
         trust_env=False,
     )
+
+
+async def send_once(
+    session: aiohttp.ClientSession,
+    *,
+    method: str,
+    host: str,
+    endpoint: str,
+    query: Mapping[str, str],
+    body: Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    proxy: str | None,
+    attempt: int,
+    run_id: int | None,
+) -> dict[str, Any]:
+    """One HTTP exchange with ``{host}/api/2.2/{endpoint}``; the JSON object it answered.
+
+    Raises ApiError (or a subclass) for HTTP error statuses and TransportError for anything that is
+    not a usable answer. Logs one debug line per attempt: never the headers.
+    """
+    started = time.monotonic()
+    try:
+        async with session.request(
+            method,
+            f"{host}/api/2.2/{endpoint}",
+            params=query or None,
+            json=body,
+            headers=headers,
+            proxy=proxy,
+        ) as response:
+            status = response.status
+            content = await response.read()
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+        raise TlsVerificationError(
+            f"TLS verification of {host} failed for {method} {endpoint}: {type(exc).__name__}; "
+            "fix the CA bundle (SSL_CERT_FILE) rather than disabling verify_tls",
+            method=method,
+            endpoint=endpoint,
+            request_sent=False,
+        ) from exc
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        logger.debug("Databricks %s %s -> %s (attempt %d)", method, endpoint, type(exc).__name__, attempt)
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise TransportError(
+            f"{method} {endpoint} on {host} got no answer ({detail}); check network access to the workspace",
+            method=method,
+            endpoint=endpoint,
+            # Only a failed connect proves the request never left; anything later may have been applied.
+            request_sent=not isinstance(exc, aiohttp.ClientConnectorError),
+        ) from exc
+    logger.debug(
+        "Databricks %s %s -> %d (attempt %d, %.3f s)",
+        method,
+        endpoint,
+        status,
+        attempt,
+        time.monotonic() - started,
+    )
+    if status >= 400:
+        raise api_error(
+            status=status, body=content, endpoint=endpoint, retry_after_seconds=retry_after, run_id=run_id
+        )
+    try:
+        payload = json.loads(content) if content else {}
+    except ValueError as exc:
+        raise TransportError(
+            f"{method} {endpoint} on {host} answered HTTP {status} with a body that is not JSON; "
+            "is a proxy in the way?",
+            method=method,
+            endpoint=endpoint,
+            request_sent=True,
+        ) from exc
+    if not isinstance(payload, dict):
+        raise TransportError(
+            f"{method} {endpoint} on {host} answered HTTP {status} with JSON that is not an object",
+            method=method,
+            endpoint=endpoint,
+            request_sent=True,
+        )
+    return payload
 
 
 def api_error(

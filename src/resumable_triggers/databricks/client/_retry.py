@@ -9,6 +9,7 @@ failure                            idempotent request         POST without idemp
 connection refused / DNS failure   exponential backoff        exponential backoff [1]
 transient credentials failure      exponential backoff        exponential backoff [1]
 timeout, reset, dropped response   exponential backoff        not retried [2]
+TLS verification failure           not retried                not retried
 anything else (4xx...)             not retried                not retried
 =================================  =========================  ===============================
 
@@ -31,6 +32,7 @@ from resumable_triggers.databricks.client._errors import (
     ApiError,
     CredentialsError,
     DatabricksError,
+    TlsVerificationError,
     TransportError,
 )
 from resumable_triggers.databricks.client._settings import ClientSettings
@@ -80,6 +82,8 @@ def retry_delay(
             return _backoff(attempt, settings) + jitter
         if error.status in _BACKOFF_STATUSES and idempotent:
             return _backoff(attempt, settings) + jitter
+        return None
+    if isinstance(error, TlsVerificationError):
         return None
     if isinstance(error, TransportError) and (idempotent or not error.request_sent):
         return _backoff(attempt, settings) + jitter
