@@ -138,12 +138,14 @@ async def test_list_runs_pages_newest_first_and_filters_active(
 
 @pytest.mark.asyncio
 async def test_list_runs_rejects_contradictory_filters_before_any_request(pat: SdkHeaderProvider) -> None:
-    """active_only with completed_only, or a limit outside 1..25, is a local ValueError."""
+    """Contradictory filters, a limit outside 1..25 or an unknown run_type are local ValueErrors."""
     async with DatabricksClient("https://unused.example", pat) as client:
         with pytest.raises(ValueError, match="mutually exclusive"):
             await client.list_runs(active_only=True, completed_only=True)
         with pytest.raises(ValueError, match=r"1\.\.25"):
             await client.list_runs(limit=26)
+        with pytest.raises(ValueError, match="run_type must be one of JOB_RUN"):
+            await client.list_runs(run_type="NIGHTLY_RUN")
 
 
 @pytest.mark.asyncio
@@ -187,21 +189,25 @@ async def test_get_run_merges_every_page_of_a_run_with_250_tasks(
 
 
 @pytest.mark.asyncio
-async def test_run_now_passes_job_parameters_and_returns_the_new_run(
+async def test_run_now_sends_its_request_fields_and_returns_the_new_run(
     emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider
 ) -> None:
-    """run_now starts the job; the run belongs to it and carries the given job parameters."""
+    """run_now starts the job with the given request fields; the same token gives the same run."""
     job_id = await create_job(emulator_url, emulator.token, {"name": "param", "tasks": [notebook_task("a")]})
+    fields = {"job_parameters": {"day": "2025-01-01"}}
     async with DatabricksClient(emulator_url, pat, settings=FAST) as client:
-        run_id = await client.run_now(job_id, parameters={"day": "2025-01-01"}, idempotency_token="p-1")
-        again = await client.run_now(job_id, parameters={"day": "2025-01-01"}, idempotency_token="p-1")
+        run_id = await client.run_now(job_id, parameters=fields, idempotency_token="p-1")
+        again = await client.run_now(job_id, parameters=fields, idempotency_token="p-1")
         run = await client.get_run(run_id)
+        with pytest.raises(ValueError, match="pass job_id as arguments"):
+            await client.run_now(job_id, parameters={"job_id": 1})
 
     assert run_id == again
     assert job_id == run.job_id
-    assert [{"name": "day", "value": "2025-01-01"}] == [
-        {key: value for key, value in parameter.items() if key in ("name", "value")}
-        for parameter in emulator.get_run(run_id).get("job_parameters", [])
+    assert 1 == emulator.counters().runs_submitted
+    assert [("day", "2025-01-01")] == [
+        (parameter["name"], parameter.get("value"))
+        for parameter in emulator.get_run(run_id)["job_parameters"]
     ]
 
 

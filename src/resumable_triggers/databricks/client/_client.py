@@ -130,10 +130,17 @@ class DatabricksClient:
         idempotency_token: str | None = None,
         parameters: Mapping[str, Any] | None = None,
     ) -> int:
-        """``run-now`` an existing job with optional ``job_parameters``; returns the new run id."""
-        body: dict[str, Any] = {"job_id": int(job_id)}
-        if parameters is not None:
-            body["job_parameters"] = dict(parameters)
+        """``run-now`` an existing job; returns the new run id.
+
+        ``parameters`` are the request's other fields, as the API names them: ``{"job_parameters":
+        {...}}``, or legacy ``notebook_params``/``python_params``/``jar_params``..., ``queue`` etc.
+        They may not set ``job_id`` or ``idempotency_token`` (pass those as arguments).
+        """
+        body: dict[str, Any] = dict(parameters or {})
+        clashes = sorted({"job_id", "idempotency_token"} & body.keys())
+        if clashes:
+            raise ValueError(f"run_now: pass {' and '.join(clashes)} as arguments, not inside parameters")
+        body["job_id"] = int(job_id)
         idempotent = _apply_idempotency_token(body, idempotency_token)
         payload = await self._call("POST", "jobs/run-now", body=body, idempotent=idempotent)
         return int(payload["run_id"])
@@ -196,7 +203,7 @@ class DatabricksClient:
         optional = {
             "active_only": active_only or None,
             "completed_only": completed_only or None,
-            "run_type": None if run_type is None else RunType(run_type).value,
+            "run_type": None if run_type is None else _known_run_type(run_type).value,
             "job_id": job_id,
             "page_token": page_token,
             "start_time_from": start_time_from_ms,
@@ -356,6 +363,14 @@ def _apply_idempotency_token(body: dict[str, Any], token: str | None) -> bool:
         )
     body["idempotency_token"] = token
     return True
+
+
+def _known_run_type(run_type: RunType | str) -> RunType:
+    known = RunType(run_type)
+    if known is RunType.UNKNOWN:
+        valid = ", ".join(t.value for t in RunType if t is not RunType.UNKNOWN)
+        raise ValueError(f"list_runs: run_type must be one of {valid}, got {run_type!r}")
+    return known
 
 
 def _query_value(value: Any) -> str:
