@@ -154,6 +154,10 @@ class DatabricksRunTrigger(ResumableJobTrigger):
 async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
     """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
     workspace = await aworkspace_for(args.databricks_conn_id)
-    settings = ClientSettings(requests_per_second=args.requests_per_second)
+    # One request may not retry for longer than the whole watch is allowed to go without an answer.
+    settings = ClientSettings(
+        requests_per_second=args.requests_per_second,
+        retry_budget_seconds=min(ClientSettings().retry_budget_seconds, args.error_budget_seconds),
+    )
     async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
         yield client
