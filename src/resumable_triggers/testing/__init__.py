@@ -54,12 +54,14 @@ from ._control import EmulatorControl
 from ._emulator import Emulator
 from ._errors import UnknownRunError
 from ._faults import Counters, RequestRecord
+from ._process import EmulatorProcess
 from ._server import EmulatorServer, emulator_in_thread
 
 __all__ = [
     "Counters",
     "Emulator",
     "EmulatorControl",
+    "EmulatorProcess",
     "EmulatorServer",
     "ManualClock",
     "RequestRecord",

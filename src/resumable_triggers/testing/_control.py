@@ -111,7 +111,10 @@ class EmulatorControl:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
                 return json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
-            message = json.loads(exc.read() or b"{}").get("error", str(exc))
+            try:
+                message = json.loads(exc.read() or b"{}").get("error", str(exc))
+            finally:
+                exc.close()
             if exc.code == 404 and args and "run_id" in args:
                 raise UnknownRunError(int(args["run_id"])) from exc
             raise ValueError(message) from exc

@@ -129,7 +129,11 @@ class EmulatorProcess:
         self.start()
 
     def __enter__(self) -> EmulatorProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self._stderr.close()
+            raise
         return self
 
     def __exit__(
