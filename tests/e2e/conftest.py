@@ -30,6 +30,7 @@ def airflow_deployment() -> Iterator[AirflowDeployment]:
 def airflow(airflow_deployment: AirflowDeployment) -> Iterator[AirflowDeployment]:
     airflow_deployment.ensure_running()
     yield airflow_deployment
+    airflow_deployment.ensure_running()  # the test may have left a component dead
     airflow_deployment.fail_active_dag_runs()
 
 

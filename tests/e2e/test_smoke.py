@@ -68,6 +68,7 @@ def test_sigkilled_task_process_is_retried(airflow: AirflowDeployment) -> None:
     found = airflow.wait_for_task_processes("e2e_smoke_retry", run_id, "block")
     running = airflow.task_instance("e2e_smoke_retry", run_id, "block")
     assert found.task_pid is not None
+    assert found.task_started
     assert found.supervisor_pid == psutil.Process(found.task_pid).ppid()
     os.kill(found.task_pid, signal.SIGKILL)
     done = airflow.wait_for_task_state("e2e_smoke_retry", run_id, "block", states={"success"})
