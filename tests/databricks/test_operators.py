@@ -35,7 +35,13 @@ def xcom(dag_id: str, key: str) -> Any:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        row = session.query(XComModel).filter_by(dag_id=dag_id, key=key).one()
+        # The latest run of this DAG: a DAG may have run earlier in the session.
+        row = (
+            session.query(XComModel)
+            .filter_by(dag_id=dag_id, key=key)
+            .order_by(XComModel.timestamp.desc())
+            .first()
+        )
         return XComModel.deserialize_value(row)
 
 
@@ -148,3 +154,58 @@ def test_run_now_by_job_name_runs_the_job_once(dagbag: Any, databricks_emulator_
     state, _, _ = run_dag(dagbag, "dbx_run_now")
     [run] = databricks_emulator_env.emulator.runs()
     assert ("success", job.job_id, "JOB_RUN") == (state, run["job_id"], run["run_type"])
+
+
+class RecordingStats:
+    """A metrics backend that remembers counters (a fake, installed through Airflow's public hook)."""
+
+    def __init__(self) -> None:
+        from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+
+        self._quiet = NoStatsLogger()
+        self.counters: list[tuple[str, str]] = []
+
+    def incr(self, stat: str, count: int = 1, rate: float = 1, *, tags: dict[str, Any] | None = None) -> None:
+        self.counters.append((stat, (tags or {}).get("operator", "")))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._quiet, name)  # gauges, timers...: not what these tests look at
+
+
+@pytest.fixture
+def recorded_stats() -> Any:
+    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+    from airflow.sdk.observability import stats
+
+    recorder = RecordingStats()
+    stats.initialize(factory=lambda: recorder, export_legacy_names=False)  # type: ignore[arg-type,return-value]
+    yield recorder
+    stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+
+
+def test_resume_decisions_emit_resumable_job_metrics(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle, recorded_stats: RecordingStats
+) -> None:
+    """The same metric names as Airflow's ResumableJobMixin, so existing dashboards keep working:
+    a fresh submit on try 1, then a reconnect attempt that succeeded on try 2."""
+    state, _, _ = run_dag(dagbag, "dbx_crash_after_persist")
+    ours = [stat for stat, operator in recorded_stats.counters if stat.startswith("resumable_job.")]
+    operators = {operator for stat, operator in recorded_stats.counters if stat.startswith("resumable_job.")}
+    assert "success" == state
+    assert [
+        "resumable_job.fresh_submit",
+        "resumable_job.reconnect_attempt",
+        "resumable_job.reconnect_success",
+    ] == ours
+    assert {"FaultyDatabricksSubmitRunOperator"} == operators
+
+
+def test_extra_link_points_at_the_run_page(dagbag: Any, databricks_emulator_env: EmulatorHandle) -> None:
+    """The "See Databricks Job Run" link of a finished task is the run's page URL (Airflow 3 resolves
+    links in the worker when the task ends and stores them for the UI as XCom)."""
+    from resumable_triggers.databricks import DatabricksRunLink
+
+    state, _, _ = run_dag(dagbag, "dbx_templated")
+    [run] = databricks_emulator_env.emulator.runs()
+    link = xcom("dbx_templated", DatabricksRunLink().xcom_key)
+    assert ("success", run["run_page_url"]) == (state, link)

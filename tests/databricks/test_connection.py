@@ -1,0 +1,85 @@
+"""A user's existing Airflow Databricks connection maps onto databricks-sdk Config arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from resumable_triggers.databricks import ConnectionConfigError
+from resumable_triggers.databricks._connection import ConnectionFields, config_kwargs, workspace_from_fields
+
+
+def fields(**kwargs: Any) -> ConnectionFields:
+    return ConnectionFields(conn_id="databricks_default", **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("conn", "host"),
+    [
+        ({"host": "adb-1.azuredatabricks.net"}, "https://adb-1.azuredatabricks.net"),
+        ({"host": "https://adb-1.azuredatabricks.net/"}, "https://adb-1.azuredatabricks.net"),
+        ({"host": "127.0.0.1", "schema": "http", "port": 8080}, "http://127.0.0.1:8080"),
+        (
+            {"host": "ignored", "extra": {"host": "https://x.cloud.databricks.com"}},
+            "https://x.cloud.databricks.com",
+        ),
+    ],
+)
+def test_host_is_built_like_the_provider_builds_it(conn: dict[str, Any], host: str) -> None:
+    """Host from extra.host or host; scheme from schema (https by default); port from port."""
+    assert host == config_kwargs(fields(password="t", **conn))["host"]
+
+
+@pytest.mark.parametrize(
+    ("conn", "expected"),
+    [
+        (
+            {"extra": {"token": "dapi1"}, "login": "u", "password": "p"},
+            {"token": "dapi1", "auth_type": "pat"},
+        ),
+        ({"password": "dapi2"}, {"token": "dapi2", "auth_type": "pat"}),
+        (
+            {"login": "client", "password": "secret", "extra": {"service_principal_oauth": True}},
+            {"client_id": "client", "client_secret": "secret", "auth_type": "oauth-m2m"},
+        ),
+        (
+            {"login": "app", "password": "secret", "extra": {"azure_tenant_id": "tenant"}},
+            {
+                "azure_client_id": "app",
+                "azure_client_secret": "secret",
+                "azure_tenant_id": "tenant",
+                "auth_type": "azure-client-secret",
+            },
+        ),
+        ({"extra": {"use_azure_managed_identity": True}}, {"azure_use_msi": True}),
+        ({"login": "me", "password": "pw"}, {"username": "me", "password": "pw", "auth_type": "basic"}),
+        ({}, {}),
+    ],
+)
+def test_auth_is_chosen_in_the_providers_order(conn: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Token, password-as-PAT, OAuth service principal, Azure, managed identity, basic, SDK default."""
+    kwargs = config_kwargs(fields(host="h.cloud.databricks.com", **conn))
+    assert {"host": "https://h.cloud.databricks.com", **expected} == kwargs
+
+
+@pytest.mark.parametrize(
+    ("conn", "field"),
+    [
+        ({}, "host"),
+        ({"host": "h", "login": "client", "extra": {"service_principal_oauth": True}}, "password"),
+        ({"host": "h", "login": "only-login"}, "password"),
+        ({"host": "h", "password": "p", "extra": {"federated_k8s": True}}, "federated_k8s"),
+    ],
+)
+def test_unusable_connection_gets_a_message_naming_the_field(conn: dict[str, Any], field: str) -> None:
+    """A connection we cannot map fails early and says which field to fix."""
+    with pytest.raises(ConnectionConfigError, match=field):
+        config_kwargs(fields(**conn))
+
+
+def test_workspace_repr_never_shows_the_secret() -> None:
+    """The mapped workspace is safe to log: no token in its repr."""
+    workspace = workspace_from_fields(fields(host="h", password="dapi-very-secret"))
+    assert "dapi-very-secret" not in repr(workspace)
+    assert "dapi-very-secret" not in repr(fields(host="h", password="dapi-very-secret"))
