@@ -50,7 +50,7 @@ def test_state_file_round_trip_keeps_runs_jobs_tokens_and_timing(tmp_path: Path,
     workspace = first._workspace
     run = workspace.create_run(clock(), task_specs=[TASK], run_name="r", run_type="SUBMIT_RUN", token="tok")
     workspace.create_job({"name": "j"}, clock())
-    first.flush()
+    first.close()
     clock.advance(3)
     second = Emulator(clock=clock, state_file=path)
     assert (first.get_run(run.run_id), run.run_id, ["j"]) == (
@@ -58,6 +58,27 @@ def test_state_file_round_trip_keeps_runs_jobs_tokens_and_timing(tmp_path: Path,
         second._workspace.idempotent_run("tok"),
         [j.settings["name"] for j in second._workspace.jobs.values()],
     )
+
+
+def test_state_file_saves_changes_made_after_an_earlier_save(tmp_path: Path, clock: ManualClock) -> None:
+    """A cancel, a script and a deletion after a first save are all in the next save, in run order."""
+    path = tmp_path / "state.json"
+    first = Emulator(clock=clock, state_file=path)
+    workspace = first._workspace
+    runs = [
+        workspace.create_run(clock(), task_specs=[TASK], run_name=f"r{i}", run_type="SUBMIT_RUN")
+        for i in range(3)
+    ]
+    first.flush()
+    workspace.cancel(runs[0], clock())
+    first.script_run(runs[1].run_id, result_state="FAILED", duration_seconds=1)
+    clock.advance(5)
+    workspace.remove(runs[2])
+    first.flush()
+    first.close()
+    second = Emulator(clock=clock, state_file=path)
+    assert first.runs() == second.runs()
+    assert ["CANCELED", "FAILED"] == [r["state"]["result_state"] for r in second.runs()]
 
 
 def test_state_file_is_written_by_itself_after_a_change(tmp_path: Path) -> None:
@@ -70,7 +91,7 @@ def test_state_file_is_written_by_itself_after_a_change(tmp_path: Path) -> None:
         time.sleep(0.02)
     saved = json.loads(path.read_text())
     emulator.close()
-    assert 2 == len(saved["workspace"]["runs"])
+    assert 2 == len(saved["runs"])
 
 
 def test_corrupt_state_file_is_refused_with_its_path(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from ._auth import Authenticator, Credentials
 from ._clock import Clock
 from ._errors import UnknownRunError
 from ._faults import Counters, FaultBook, RateLimits, RequestRecord, make_fault
-from ._persist import StateFile
+from ._persist import StateFile, WorkspaceCodec
 from ._runs import Attempt, render_run
 from ._scripting import Outcome, check_outcome
 from ._store import Workspace
@@ -102,11 +102,13 @@ class Emulator:
         self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.base_url = "http://127.0.0.1"
         self._page_url = self._page_url_for(self.base_url)
+        self._codec = WorkspaceCodec()
         self._state = None if state_file is None else StateFile(state_file, self._snapshot_state)
         if self._state is not None:
+            self._workspace.track_changes = True
             saved = self._state.load()
             if saved is not None:
-                self._workspace.load_state(saved.get("workspace", {}))
+                self._codec.load(self._workspace, saved)
                 self._auth.load_state(saved.get("oauth_tokens", {}))
 
     @property
@@ -163,9 +165,9 @@ class Emulator:
                 if entry in self._held:
                     self._held.remove(entry)
 
-    def _snapshot_state(self) -> dict[str, Any]:
+    def _snapshot_state(self) -> str:
         with self._lock:
-            return {"workspace": self._workspace.to_state(), "oauth_tokens": self._auth.to_state()}
+            return self._codec.encode(self._workspace, self._auth.to_state())
 
     # -- control methods -------------------------------------------------------------------------
     def set_default_outcome(
@@ -261,6 +263,7 @@ class Emulator:
                 run.attempts[0] = Attempt(start, start, start + 30, start + length, start + length + 10)
                 # Other users' runs follow their own code, not this emulator's default outcome.
                 run.tasks[0].result_state, run.tasks[0].error = "SUCCESS", None
+                self._workspace._touch(run.run_id)
                 ids.append(run.run_id)
             self._changed()
         return ids

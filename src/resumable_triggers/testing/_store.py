@@ -81,6 +81,7 @@ class Workspace:
         self.user_name = user_name
         self.retention_seconds = retention_seconds
         self.default = Outcome()
+        self.track_changes = False
         self.clear()
 
     def clear(self) -> None:
@@ -93,6 +94,13 @@ class Workspace:
         self.next_job_id = JOB_ID_BASE
         self.runs_submitted = 0
         self._newest_first: list[RunRecord] | None = None
+        # Ids of runs created, changed or removed since the state file last encoded them (only
+        # collected when there is a state file, so it cannot grow without bound otherwise).
+        self.touched: set[int] = set()
+
+    def _touch(self, run_id: int) -> None:
+        if self.track_changes:
+            self.touched.add(run_id)
 
     def _new_id(self) -> int:
         self.next_id += 1
@@ -200,6 +208,7 @@ class Workspace:
             self.task_owner[task.run_id] = run.run_id
         self.next_id = max(self.next_id, run.run_id, *(t.run_id for t in (*run.tasks, *run.replaced_tasks)))
         self._newest_first = None
+        self._touch(run.run_id)
 
     def remove(self, run: RunRecord, *, deleted: bool = True) -> None:
         """Forget a run; a deleted run's idempotency token stays refused, an expired one is freed."""
@@ -211,12 +220,15 @@ class Workspace:
             if deleted:
                 self.deleted_tokens.add(run.idempotency_token)
         self._newest_first = None
+        self._touch(run.run_id)
 
     def cancel(self, run: RunRecord, now: float) -> None:
         run.attempt.cancel(now, self.cancel_seconds)
+        self._touch(run.run_id)
 
     def script(self, run: RunRecord, outcome: Outcome, now: float) -> None:
         attempt = run.attempt
+        self._touch(run.run_id)
         if not is_active(run, now):
             raise ValueError(f"Run {run.run_id} has already terminated; it cannot be scripted any more.")
         if attempt.cancelled:
@@ -242,6 +254,7 @@ class Workspace:
 
     def repair(self, run: RunRecord, now: float, task_keys: list[str], overrides: Mapping[str, Any]) -> int:
         repair_id = self._new_id()
+        self._touch(run.run_id)
         index = len(run.attempts)
         rerun = [t for t in run.tasks if t.task_key in task_keys]
         found = [declared(t.spec, overrides) for t in rerun]
@@ -345,34 +358,6 @@ class Workspace:
         next_token = _encode_cursor("o", offset + limit) if has_more else None
         prev_token = _encode_cursor("o", max(0, offset - limit)) if offset > 0 else None
         return page, has_more, next_token, prev_token
-
-    # -- persistence -----------------------------------------------------------------------------
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "version": 1,
-            "next_id": self.next_id,
-            "next_job_id": self.next_job_id,
-            "runs": [dataclasses.asdict(r) for r in self.runs.values()],
-            "jobs": [dataclasses.asdict(j) for j in self.jobs.values()],
-            "tokens": self.tokens,
-            "deleted_tokens": sorted(self.deleted_tokens),
-        }
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        self.clear()
-        for raw in state.get("runs", []):
-            raw = dict(raw)
-            raw["attempts"] = [Attempt(**a) for a in raw["attempts"]]
-            raw["tasks"] = [TaskRecord(**t) for t in raw["tasks"]]
-            raw["replaced_tasks"] = [TaskRecord(**t) for t in raw.get("replaced_tasks", [])]
-            self.add(RunRecord(**raw))
-        for raw in state.get("jobs", []):
-            job = JobRecord(**raw)
-            self.jobs[job.job_id] = job
-        self.tokens = {str(k): int(v) for k, v in state.get("tokens", {}).items()}
-        self.deleted_tokens = set(state.get("deleted_tokens", []))
-        self.next_id = max(self.next_id, int(state.get("next_id", RUN_ID_BASE)))
-        self.next_job_id = max(self.next_job_id, int(state.get("next_job_id", JOB_ID_BASE)))
 
     def __iter__(self) -> Iterator[RunRecord]:
         return iter(list(self.runs.values()))
