@@ -8,7 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
 import resumable_triggers.testing as testing
+from resumable_triggers.testing import Emulator
 
 
 def test_all_is_sorted_and_names_exactly_the_public_objects() -> None:
@@ -77,3 +81,18 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
     assert (0, "3 passed") == (result.returncode, result.stdout.strip().splitlines()[-1].split(" in ")[0]), (
         result.stdout
     )
+
+
+@pytest.mark.asyncio
+async def test_make_app_works_under_aiohttp_test_server_with_its_own_url() -> None:
+    """The bare aiohttp app can be served by aiohttp's TestServer; run_page_url then uses that host."""
+    emulator = Emulator()
+    async with TestServer(emulator.make_app(), host="127.0.0.1") as server, TestClient(server) as client:
+        headers = {"Authorization": f"Bearer {emulator.token}"}
+        submitted = await client.post(
+            "/api/2.2/jobs/runs/submit", json={"tasks": [{"task_key": "a"}]}, headers=headers
+        )
+        run_id = (await submitted.json())["run_id"]
+        got = await client.get("/api/2.2/jobs/runs/get", params={"run_id": run_id}, headers=headers)
+        page_url, expected_prefix = (await got.json())["run_page_url"], f"http://127.0.0.1:{server.port}/?o="
+    assert page_url.startswith(expected_prefix)

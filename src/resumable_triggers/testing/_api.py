@@ -6,14 +6,13 @@ It returns the response body and the run id it concerns (for the request log).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ApiError, invalid, malformed, run_not_found
-from ._params import Params
+from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
+from ._params import Context, Handler, Params, Result
 from ._runs import RunRecord, effective_outcome, is_active, render_run, render_task
-from ._store import MAX_JOB_TASKS, MAX_SUBMIT_TASKS, Workspace, validate_tasks
+from ._store import MAX_SUBMIT_TASKS, Workspace, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
 _PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")
@@ -22,17 +21,6 @@ _MULTI_TASK_OUTPUT = (
     "Retrieving the output of runs with multiple tasks is not supported. Please retrieve the output of "
     "each individual task run instead."
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    now: float
-    version: str  # "2.1" or "2.2"
-    page_url: str  # run_page_url template with {job_id} and {run_id}
-
-
-Result = tuple[dict[str, Any], "int | None"]
-Handler = Callable[[Workspace, Params, Context], Result]
 
 
 def _token(p: Params) -> str | None:
@@ -346,88 +334,6 @@ def _default_error(outcome: str) -> str:
     )
 
 
-def _validated_settings(p: Params) -> dict[str, Any]:
-    settings = {
-        k: p.raw(k)
-        for k in (
-            "name",
-            "tasks",
-            "job_clusters",
-            "parameters",
-            "timeout_seconds",
-            "queue",
-            "tags",
-            "max_concurrent_runs",
-            "email_notifications",
-            "schedule",
-        )
-        if k in p
-    }
-    p.string("name")
-    validate_tasks(p.array("tasks"), MAX_JOB_TASKS)
-    p.array("job_clusters")
-    p.array("parameters")
-    p.obj("queue")
-    timeout = p.int64("timeout_seconds", default=0) or 0
-    if timeout < 0:
-        raise invalid(f"Invalid value for parameter timeout_seconds: must be >= 0, got {timeout}")
-    settings.setdefault("name", "Untitled")
-    return settings
-
-
-def jobs_create(ws: Workspace, p: Params, ctx: Context) -> Result:
-    return {"job_id": ws.create_job(_validated_settings(p), ctx.now).job_id}, None
-
-
-def _render_job(job: Any, expand: bool) -> dict[str, Any]:
-    settings = dict(job.settings)
-    if not expand:
-        settings.pop("tasks", None)
-        settings.pop("job_clusters", None)
-    return {
-        "job_id": job.job_id,
-        "creator_user_name": job.creator_user_name,
-        "run_as_user_name": job.creator_user_name,
-        "created_time": int(job.created_time * 1000),
-        "settings": settings,
-    }
-
-
-def jobs_get(ws: Workspace, p: Params, ctx: Context) -> Result:
-    return _render_job(ws.find_job(p.required_int64("job_id")), True), None
-
-
-def jobs_list(ws: Workspace, p: Params, ctx: Context) -> Result:
-    offset = p.int64("offset", default=0) or 0
-    if offset < 0:
-        raise invalid(f"Invalid value for parameter offset: must be >= 0, got {offset}")
-    limit = p.page_limit("limit", default=20, maximum=100)
-    jobs, has_more, next_token, prev_token = ws.list_jobs(
-        p.string("name"), limit, offset, p.string("page_token")
-    )
-    body: dict[str, Any] = {}
-    if jobs:
-        body["jobs"] = [_render_job(j, p.boolean("expand_tasks")) for j in jobs]
-    body["has_more"] = has_more
-    if next_token:
-        body["next_page_token"] = next_token
-    if prev_token:
-        body["prev_page_token"] = prev_token
-    return body, None
-
-
-def jobs_delete(ws: Workspace, p: Params, ctx: Context) -> Result:
-    job = ws.find_job(p.required_int64("job_id"))
-    del ws.jobs[job.job_id]
-    return {}, None
-
-
-def jobs_reset(ws: Workspace, p: Params, ctx: Context) -> Result:
-    job = ws.find_job(p.required_int64("job_id"))
-    job.settings = _validated_settings(Params(p.obj("new_settings")))
-    return {}, None
-
-
 # (method, endpoint) -> handler. Endpoints are the path after /api/2.x/jobs/, with "jobs/" kept for
 # job-level operations so "runs/list" and "jobs/list" stay distinct.
 ROUTES: dict[tuple[str, str], Handler] = {
@@ -446,5 +352,3 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "jobs/delete"): jobs_delete,
     ("POST", "jobs/reset"): jobs_reset,
 }
-# Which endpoints create runs (so "lose_response" and counters can say so).
-CREATES_RUNS = frozenset({"runs/submit", "run-now"})

@@ -64,6 +64,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return await handle_control(emulator, request)
     endpoint, version = endpoint_of(path)
     method = request.method
+    if not emulator._attached:
+        emulator._attach(f"{request.scheme}://{request.host}")
     wait, fault = emulator._admit(endpoint)
     if wait:
         retry_after = max(1, math.ceil(wait))

@@ -102,6 +102,7 @@ class Emulator:
         self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self.base_url = "http://127.0.0.1"
         self._page_url = self._page_url_for(self.base_url)
+        self._attached = False
         self._codec = WorkspaceCodec()
         self._state = None if state_file is None else StateFile(state_file, self._snapshot_state)
         if self._state is not None:
@@ -124,8 +125,10 @@ class Emulator:
         return base_url.rstrip("/") + f"/?o={self.workspace_id}#job/{{job_id}}/run/{{run_id}}"
 
     def _attach(self, base_url: str) -> None:
-        """Called by a server once bound, so run_page_url points at it."""
+        """Called by a server once bound (or by the first request when the app is served by someone
+        else, e.g. aiohttp's test server), so run_page_url points at it."""
         with self._lock:
+            self._attached = True
             self.base_url = base_url
             self._page_url = self._page_url_for(base_url)
 

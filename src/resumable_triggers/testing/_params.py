@@ -8,10 +8,14 @@ JSON-typed. Every reader names the parameter in its error message.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ._errors import invalid, malformed
+
+if TYPE_CHECKING:
+    from ._store import Workspace
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -123,3 +127,15 @@ class Params:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    now: float
+    version: str  # "2.1" or "2.2"
+    page_url: str  # run_page_url template with {job_id} and {run_id}
+
+
+# A handler answers a body and the run id it concerns (for the request log).
+Result = tuple[dict[str, Any], "int | None"]
+Handler = Callable[["Workspace", Params, Context], Result]
