@@ -188,3 +188,37 @@ async def test_async_hook_gets_all_pages_of_a_150_task_run(connection: str) -> N
     async with DatabricksHook(retry_args=_FAST_RETRIES) as hook:
         run = await hook.a_get_run(run_id)
     assert 150 == len(run["tasks"])
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        ("SUCCESS", ("TERMINATED", "SUCCESS")),
+        ("FAILED", ("TERMINATED", "FAILED")),
+        ("TIMEDOUT", ("TERMINATED", "TIMEDOUT")),
+        ("INTERNAL_ERROR", ("INTERNAL_ERROR", "FAILED")),
+        ("cancel", ("TERMINATED", "CANCELED")),
+    ],
+)
+@pytest.mark.asyncio
+async def test_async_hook_polls_to_each_terminal_outcome(
+    connection: str, clock: ManualClock, declared: str, expected: tuple[str, str]
+) -> None:
+    """a_get_run_state sees RUNNING, then each terminal outcome (cancel through cancel_run)."""
+    from airflow.providers.databricks.hooks.databricks import DatabricksHook
+
+    sync_hook = DatabricksHook(retry_args=_FAST_RETRIES)
+    outcome = {} if declared == "cancel" else {"result_state": declared}
+    run_id = sync_hook.submit_run({"tasks": [_task(**outcome)]})
+    clock.advance(5)
+    async with DatabricksHook(retry_args=_FAST_RETRIES) as hook:
+        running = await hook.a_get_run_state(run_id)
+        if declared == "cancel":
+            sync_hook.cancel_run(run_id)
+        clock.advance(5)
+        final = await hook.a_get_run_state(run_id)
+    assert (("RUNNING", False), expected, True) == (
+        (running.life_cycle_state, running.is_terminal),
+        (final.life_cycle_state, final.result_state),
+        final.is_terminal,
+    )
