@@ -110,3 +110,13 @@ with _dag("dbx_run_now") as dag_dbx_run_now:
         notebook_params={"emulator.duration_seconds": "0.5", "day": "{{ ds }}"},
         polling_period_seconds=0.2,
     )
+
+with _dag("dbx_execution_timeout", retries=0) as dag_dbx_execution_timeout:
+    DatabricksSubmitRunOperator(
+        task_id="etl",
+        notebook_task=notebook(60.0),
+        existing_cluster_id="0101-abc",
+        polling_period_seconds=0.2,
+        deferrable=False,
+        execution_timeout=timedelta(seconds=2),
+    )

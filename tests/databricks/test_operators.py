@@ -209,3 +209,15 @@ def test_extra_link_points_at_the_run_page(dagbag: Any, databricks_emulator_env:
     [run] = databricks_emulator_env.emulator.runs()
     link = xcom("dbx_templated", DatabricksRunLink().xcom_key)
     assert ("success", run["run_page_url"]) == (state, link)
+
+
+def test_execution_timeout_in_the_worker_cancels_the_run(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """With deferrable=False, hitting execution_timeout fails the task and cancels its run, as the
+    provider does: nobody is left waiting for it."""
+    emulator = databricks_emulator_env.emulator
+    state, _, _ = run_dag(dagbag, "dbx_execution_timeout")
+    [run] = emulator.runs()
+    assert ("failed", 1) == (state, emulator.counters().requests_by_endpoint.get("runs/cancel", 0))
+    assert run["state"]["life_cycle_state"] in ("TERMINATING", "TERMINATED")
