@@ -133,35 +133,39 @@ class SdkHeaderProvider:
     async def _do_refresh(self) -> Mapping[str, str]:
         generation = self._generation
         try:
-            headers, expires_at = await asyncio.to_thread(self._authenticate_blocking)
+            config, headers, expires_at = await asyncio.to_thread(
+                self._authenticate_blocking, self._config, self._ever_authenticated
+            )
         finally:
             if self._refresh is asyncio.current_task():
                 self._refresh = None
+        # State changes only here, on the loop's thread: an invalidate() that arrived while the
+        # worker thread ran wins over the result it brings back.
         if generation == self._generation:
-            self._headers, self._expires_at = headers, expires_at
+            self._config, self._headers, self._expires_at = config, headers, expires_at
         self._ever_authenticated = True
         return headers
 
-    def _authenticate_blocking(self) -> tuple[Mapping[str, str], float]:
+    def _authenticate_blocking(
+        self, config: Config | None, ever_authenticated: bool
+    ) -> tuple[Config, Mapping[str, str], float]:
         """Runs in a worker thread: may do blocking network I/O with no timeout of its own."""
         started = time.monotonic()
-        config = self._config
         try:
             if config is None:
                 config = self._factory()
-                self._config = config
             raw = config.authenticate()
+            expires_in = _seconds_until_token_expiry(config)
         except (ValueError, NotImplementedError, OSError) as exc:
             # The SDK reports configuration and auth failures as ValueError (naming the method), wraps
             # token-endpoint failures in NotImplementedError, and lets requests' OSErrors through.
             raise CredentialsError(
                 f"could not obtain Databricks credentials for {self._identity}: {exc}",
                 identity=self._identity,
-                transient=self._ever_authenticated or not isinstance(exc, ValueError),
+                transient=ever_authenticated or not isinstance(exc, ValueError),
             ) from exc
         # Copy every header: Azure service principals add X-Databricks-Azure-SP-Management-Token etc.
-        headers = MappingProxyType(dict(raw))
-        return headers, started + min(self._ttl, _seconds_until_token_expiry(config))
+        return config, MappingProxyType(dict(raw)), started + min(self._ttl, expires_in)
 
 
 def _seconds_until_token_expiry(config: Config) -> float:

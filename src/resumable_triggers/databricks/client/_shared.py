@@ -70,7 +70,9 @@ async def shared_client(
     """Lease the running loop's client for ``(host, headers.identity)``; release it on exit.
 
     The first lease creates the client with ``headers`` and ``settings``; later leases reuse it as is
-    (a differing ``settings`` is logged and ignored: one workspace, one budget). Never close the
+    (a differing ``settings`` is logged and ignored). The request budget is per workspace: the first
+    client of a host fixes its ``requests_per_second`` and ``burst`` for every identity on that host.
+    ``idle_grace_seconds`` applies when this lease is the last to be released. Never close the
     yielded client yourself.
     """
     loop = asyncio.get_running_loop()
