@@ -151,18 +151,19 @@ class ResumableDeferrableOperator(BaseOperator):
         self.validate_job()
         with self._guard.supervisor_call():
             self.prepare(context)
-        plan = self._decide(context)
+        plan, status = self._decide(context)
         record = plan.record
         if plan.decision is Decision.ALREADY_SUCCEEDED:
             assert record.external_id is not None
-            status = self._call(self.job_status(record.external_id))
+            assert status is not None
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
             self._store(context, record)
             external_id = self._call(self.submit_job(record.token, context))
             self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
             record = record.with_external_id(external_id)
-        return self._hold(context, record, persist=plan.decision.submits)
+            status = None  # a new job: its first status (and page URL) is read once it is recorded
+        return self._hold(context, record, persist=plan.decision.submits, status=status)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Where the task resumes when the trigger fired."""
@@ -174,7 +175,11 @@ class ResumableDeferrableOperator(BaseOperator):
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
                     # The job may be healthy: fail this try; the retry reconnects to the same job.
                     raise AirflowException(f"lost track of job {job_event.external_id}: {job_event.message}")
-                record = self._load(context)
+                try:
+                    record = self._load(context)
+                except RecordProblem as problem:
+                    self.log.warning("resume record is unreadable (%s)", problem)
+                    record = None
                 if record is None or record.external_id != job_event.external_id:
                     self.log.warning(
                         "resume record does not name job %s; finishing from the event alone",
@@ -193,7 +198,8 @@ class ResumableDeferrableOperator(BaseOperator):
         handler and decides in the main thread; outside those windows there is no job to cancel.
         """
 
-    def _decide(self, context: Context) -> Plan:
+    def _decide(self, context: Context) -> tuple[Plan, JobStatus | None]:
+        """The plan, and the job's status when deciding needed one (so it is read once)."""
         ti = context["ti"]
         cycle = first_try_of_cycle(max_tries=ti.max_tries, retries=self.retries or 0)
 
@@ -214,12 +220,12 @@ class ResumableDeferrableOperator(BaseOperator):
         except (ForeignRecord, CorruptRecord) as problem:
             self._quarantine(context, problem)
             # A salt keeps the fresh token apart from every token the unreadable record may have used.
-            stored = None
             salt = f"{self.token_salt()}quarantined-{ti.try_number}"
             plan = Plan(Decision.FRESH_SUBMIT, mint(cycle, 0, salt=salt))
             self._count(plan.decision)
-            return plan
+            return plan, None
         plan = plan_start(stored, cycle=cycle, mint=mint)
+        status = None
         if plan.decision is Decision.INSPECT:
             assert plan.record.external_id is not None
             status = self._call(self.job_status(plan.record.external_id))
@@ -233,9 +239,11 @@ class ResumableDeferrableOperator(BaseOperator):
             plan.record.external_id,
         )
         self._count(plan.decision)
-        return plan
+        return plan, status
 
-    def _hold(self, context: Context, record: ResumeRecord, *, persist: bool) -> Any:
+    def _hold(
+        self, context: Context, record: ResumeRecord, *, persist: bool, status: JobStatus | None
+    ) -> Any:
         """The window in which this worker holds a live job: SIGTERM here becomes a checkpoint."""
         assert record.external_id is not None
         external_id = record.external_id
@@ -243,7 +251,8 @@ class ResumableDeferrableOperator(BaseOperator):
             try:
                 if persist:
                     self._store(context, record)
-                status = self._call(self.job_status(external_id))
+                if status is None:
+                    status = self._call(self.job_status(external_id))
                 self._announce(context, external_id, status)
                 if self.deferrable:
                     self._defer(external_id)
