@@ -187,3 +187,23 @@ def test_a_provider_without_identity_is_refused() -> None:
     """Sessions are keyed by identity; an empty one would merge unrelated credentials."""
     with pytest.raises(ValueError, match="non-empty, non-secret identity"):
         SdkHeaderProvider(lambda: Config(), identity="")
+
+
+@pytest.mark.asyncio
+async def test_a_rejection_during_a_refresh_wins_over_that_refresh() -> None:
+    """Credentials invalidated while a refresh is under way are not resurrected by its result."""
+    configs: list[FakeConfig] = []
+
+    def factory() -> Any:
+        configs.append(FakeConfig({"Authorization": f"Bearer t{len(configs)}"}, block_seconds=0.1))
+        return configs[-1]
+
+    provider = SdkHeaderProvider(factory, identity="test:race")
+    in_flight = asyncio.create_task(provider.headers())
+    await asyncio.sleep(0.02)
+    provider.invalidate()
+    await in_flight
+    latest = await provider.headers()
+
+    assert 2 == len(configs)
+    assert {"Authorization": "Bearer t1"} == dict(latest)
