@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ._api import ROUTES, Context
+from ._api import ROUTES
+from ._control import handle_control
 from ._errors import ApiError, endpoint_not_found
-from ._params import Params, parse_body
+from ._params import Context, Params, parse_body
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -59,8 +60,6 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     emulator = request.app[EMULATOR_KEY]
     path = request.path
     if path.startswith("/__emulator/"):
-        from ._control import handle_control
-
         return await handle_control(emulator, request)
     endpoint, version = endpoint_of(path)
     method = request.method
@@ -89,7 +88,8 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             if fault.status < 500 and fault.status != 429:
                 code = "BAD_REQUEST"
             emulator._record(method, endpoint, fault.status, None, kind)
-            return json_response({"error_code": code, "message": "Injected fault."}, fault.status, headers)
+            message = f"Injected fault: {fault.status} on {endpoint}; the request was not applied."
+            return json_response({"error_code": code, "message": message}, fault.status, headers)
         if fault.kind == "drop":
             emulator._record(method, endpoint, None, None, kind)
             return _drop(request)
