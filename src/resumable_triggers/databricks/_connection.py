@@ -136,8 +136,8 @@ def workspace_from_fields(fields: ConnectionFields) -> Workspace:
 
 def default_workspace() -> Workspace:
     """No connection id: the SDK's own resolution (DATABRICKS_* environment, ~/.databrickscfg)."""
-    config = Config()
-    return Workspace(host=config.host, headers=SdkHeaderProvider(lambda: config, identity="sdk:default"))
+    # The factory builds a new Config each time, so a rejected token is really re-minted after a 401.
+    return Workspace(host=Config().host, headers=SdkHeaderProvider(Config, identity="sdk:default"))
 
 
 def _fields(conn: Any) -> ConnectionFields:
