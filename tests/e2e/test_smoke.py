@@ -82,6 +82,22 @@ def test_sigkilled_task_process_is_retried(airflow: AirflowDeployment) -> None:
     assert 2 == done["try_number"] == airflow.xcom("e2e_smoke_retry", run_id, "block")
 
 
+@pytest.mark.timeout(150)
+def test_running_task_is_retried_after_scheduler_tree_sigkill(airflow: AirflowDeployment) -> None:
+    """SIGKILL of the scheduler with its LocalExecutor workers while a task runs: the restarted
+    scheduler fails the lost try once its heartbeat times out, and the retry succeeds."""
+    airflow.wait_for_dag("e2e_smoke_retry")
+    run_id = airflow.trigger_dag_run("e2e_smoke_retry")
+    lost = airflow.wait_for_task_processes("e2e_smoke_retry", run_id, "block")
+
+    airflow.kill("scheduler", signal.SIGKILL, whole_tree=True)
+    airflow.restart("scheduler")
+    done = airflow.wait_for_task_state("e2e_smoke_retry", run_id, "block", states={"success"})
+
+    assert [] == [p for p in airflow.processes() if p.pid in (lost.supervisor_pid, lost.task_pid)]
+    assert 2 == done["try_number"]
+
+
 def test_stop_ends_orphans_of_sigkilled_scheduler_and_triggerer(tmp_path: Path) -> None:
     """After SIGKILLs of the scheduler and the triggerer left orphans behind (their serve-logs children,
     idle LocalExecutor workers), ``stop()`` still ends every process the deployment started."""
