@@ -11,7 +11,7 @@ from typing import Any
 from ._errors import ApiError, invalid, malformed, run_not_found
 from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
 from ._params import Context, Handler, Params, Result
-from ._runs import RunRecord, effective_outcome, is_active, render_run, render_task
+from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, render_run, render_task
 from ._store import MAX_SUBMIT_TASKS, Workspace, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
@@ -168,7 +168,7 @@ def _page(body: dict[str, Any], token: str | None, run_id: int) -> dict[str, Any
     return body
 
 
-def _task_run(run: RunRecord, task: Any, ctx: Context) -> dict[str, Any]:
+def _task_run(run: RunRecord, task: TaskRecord, ctx: Context) -> dict[str, Any]:
     body = render_task(run, task, ctx.now, ctx.page_url)
     body.update(
         job_id=run.job_id,

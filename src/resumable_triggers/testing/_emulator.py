@@ -19,7 +19,7 @@ from aiohttp import web
 from ._auth import Authenticator, Credentials
 from ._clock import Clock
 from ._errors import UnknownRunError
-from ._faults import Counters, FaultBook, RateLimits, RequestRecord, make_fault
+from ._faults import Counters, Fault, FaultBook, RateLimits, RequestRecord, make_fault
 from ._persist import StateFile, WorkspaceCodec
 from ._runs import Attempt, render_run
 from ._scripting import Outcome, check_outcome
@@ -133,7 +133,8 @@ class Emulator:
             self._page_url = self._page_url_for(base_url)
 
     # -- hooks used by the app -------------------------------------------------------------------
-    def _admit(self, endpoint: str) -> tuple[float, Any]:
+    def _admit(self, endpoint: str) -> tuple[float, Fault | None]:
+        """Count the request; (seconds to wait, None) when throttled, else (0, the fault to apply)."""
         with self._lock:
             self._requests[endpoint] += 1
             wait = self._rates.wait_seconds(endpoint)
