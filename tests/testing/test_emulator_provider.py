@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from tenacity import stop_after_attempt, wait_fixed
 
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock
-from resumable_triggers.testing._pytest_plugin import airflow_connection
+from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, airflow_connection
 
 # Retries without the provider's 1 s minimum back-off, so a survived 429 costs milliseconds.
 _FAST_RETRIES = {"stop": stop_after_attempt(3), "wait": wait_fixed(0.01)}

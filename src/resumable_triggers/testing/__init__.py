@@ -44,12 +44,14 @@ Provider connection (what the ``databricks_emulator_env`` fixture sets)::
     AIRFLOW_CONN_DATABRICKS_DEFAULT='{"conn_type": "databricks", "host": "127.0.0.1", "port": PORT,
                                       "schema": "http", "password": "dapi-emulator-token"}'
 
-``schema`` is how the provider's hook picks ``http``; ``host`` must be the bare host name.
+``schema`` is how the provider's hook picks ``http``; ``host`` must be the bare host name
+(``airflow_connection(url, token)`` builds it).
 """
 
 from __future__ import annotations
 
 from ._clock import ManualClock
+from ._connection import airflow_connection
 from ._control import EmulatorControl
 from ._emulator import Emulator
 from ._errors import UnknownRunError
@@ -66,5 +68,6 @@ __all__ = [
     "ManualClock",
     "RequestRecord",
     "UnknownRunError",
+    "airflow_connection",
     "emulator_in_thread",
 ]

@@ -11,13 +11,12 @@ configuration sets Airflow's environment, and Airflow reads its configuration on
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import pytest
 
+from ._connection import airflow_connection
 from ._emulator import Emulator
 from ._server import emulator_in_thread
 
@@ -27,25 +26,6 @@ class EmulatorHandle:
     url: str
     token: str
     emulator: Emulator
-
-
-def airflow_connection(url: str, token: str) -> str:
-    """The provider's ``databricks`` connection, as JSON for ``AIRFLOW_CONN_<ID>``, pointing at ``url``.
-
-    The hook builds ``{schema or "https"}://{host}:{port}/api/...``: the host must be bare (a URL in
-    ``host`` loses its scheme and port), ``schema`` carries ``http``, and a password without a login
-    is used as a bearer token.
-    """
-    parts = urlsplit(url)
-    return json.dumps(
-        {
-            "conn_type": "databricks",
-            "host": parts.hostname,
-            "port": parts.port,
-            "schema": parts.scheme,
-            "password": token,
-        }
-    )
 
 
 @pytest.fixture
