@@ -29,6 +29,9 @@ os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_dags)
 sys.path.insert(0, str(_dags))  # as Airflow does for the dags folder: DAG files import their neighbours
+# The example DAGs take their run length from here: short runs keep dag.test() of the examples fast.
+os.environ["EXAMPLE_RUN_SECONDS"] = "1"
+os.environ["DETACHED_COMMAND_ROOT"] = str(_home / "example-detached-jobs")
 # Real users' credentials must never leak into (or be used by) the tests.
 for _name in [n for n in os.environ if n.startswith(("DATABRICKS_", "ARM_"))]:
     del os.environ[_name]
