@@ -94,30 +94,36 @@ def is_alive(proc: psutil.Process) -> bool:
         return False
 
 
+@dataclass(slots=True)
+class _Session:
+    leader: psutil.Process
+    component: str
+    leader_died_at: float | None = None  # epoch seconds, when a poll first saw the leader gone
+
+
 class ProcessTracker:
     """Remembers every process of the deployment ever seen, by ``psutil.Process`` (PID + start time).
 
-    Keeping the ``psutil.Process`` rather than the bare PID makes every later signal safe against PID
-    reuse: psutil refuses to signal a process whose start time changed.
+    PIDs wrap quickly (``pid_max`` is 32768 on many machines), so identity is always the PID *and*
+    the start time: psutil refuses to signal a process whose start time changed, and a session or
+    parent PID that now belongs to someone else's process attributes nothing to us.
     """
 
     def __init__(self, *, poll_interval_seconds: float = 0.2) -> None:
         self._poll_interval_seconds = poll_interval_seconds
         self._lock = threading.Lock()
-        self._session_component: dict[int, str] = {}
-        self._main_pids: set[int] = set()
-        self._seen: dict[int, tuple[psutil.Process, str]] = {}
-        self._gone: set[int] = set()
+        self._sessions: dict[int, _Session] = {}
+        # pid -> (process, component, is_main); entries leave once the process is dead and reaped.
+        self._seen: dict[int, tuple[psutil.Process, str, bool]] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     def add_main(self, pid: int, component: str) -> None:
         """Track a process started with ``start_new_session=True``: its PID is its session id."""
-        with self._lock:
-            self._session_component[pid] = component
-            self._main_pids.add(pid)
-            with contextlib.suppress(psutil.Error):
-                self._seen[pid] = (psutil.Process(pid), component)
+        with self._lock, contextlib.suppress(psutil.Error):
+            leader = psutil.Process(pid)
+            self._sessions[pid] = _Session(leader, component)
+            self._seen[pid] = (leader, component, True)
         self.poll()
 
     def start(self) -> None:
@@ -144,57 +150,67 @@ class ProcessTracker:
         parents: dict[int, int] = {}
         for proc in psutil.process_iter(["ppid"]):
             parents[proc.pid] = proc.info["ppid"]
+        now = time.time()
         with self._lock:
-            pending = [pid for pid in parents if pid not in self._seen]
+            for session in self._sessions.values():
+                if session.leader_died_at is None and not session.leader.is_running():
+                    session.leader_died_at = now
+            pending = [pid for pid in parents if pid not in self._seen or not self._seen[pid][0].is_running()]
             changed = True
             while changed:  # children may be listed before their parents
                 changed = False
                 for pid in list(pending):
-                    component = self._component_for(pid, parents[pid])
-                    if component is None:
+                    found = self._identify(pid, parents[pid])
+                    if found is None:
                         continue
-                    with contextlib.suppress(psutil.Error):
-                        self._seen[pid] = (psutil.Process(pid), component)
+                    self._seen[pid] = (found[0], found[1], False)
                     pending.remove(pid)
                     changed = True
         self._reap()
 
+    def _identify(self, pid: int, ppid: int) -> tuple[psutil.Process, str] | None:
+        """The process and our component it belongs to, by session or by parent; None if not ours."""
+        try:
+            session = self._sessions.get(os.getsid(pid))
+            parent = self._seen.get(ppid)
+            if session is None and parent is None:
+                return None  # the common case, decided without reading /proc
+            proc = psutil.Process(pid)
+            # A session id is its leader's PID: once the leader is gone the number can be reused, so
+            # only members born before its death count (later ones can only be children of members).
+            if session is not None and (
+                session.leader_died_at is None or proc.create_time() <= session.leader_died_at
+            ):
+                return proc, session.component
+            if parent is not None and parent[0].is_running():
+                return proc, parent[1]
+        except (OSError, psutil.Error):
+            pass
+        return None
+
     def _reap(self) -> None:
-        """Reap the dead orphans that re-parented to us; ``subprocess`` reaps the main processes."""
+        """Reap dead orphans that re-parented to us (``subprocess`` reaps the mains); forget the dead."""
         me = os.getpid()
         with self._lock:
-            candidates = [(pid, p) for pid, (p, _) in self._seen.items() if pid not in self._gone]
-        for pid, proc in candidates:
+            candidates = list(self._seen.items())
+        for pid, (proc, _, is_main) in candidates:
             try:
                 if not proc.is_running():  # reaped already, or its PID was reused
                     with self._lock:
-                        self._gone.add(pid)
-                elif (
-                    pid not in self._main_pids and proc.status() == psutil.STATUS_ZOMBIE and proc.ppid() == me
-                ):
+                        if self._seen.get(pid, (None,))[0] is proc:
+                            del self._seen[pid]
+                elif not is_main and proc.status() == psutil.STATUS_ZOMBIE and proc.ppid() == me:
                     os.waitpid(pid, os.WNOHANG)
             except (psutil.Error, ChildProcessError):
                 pass
-
-    def _component_for(self, pid: int, ppid: int) -> str | None:
-        try:
-            sid = os.getsid(pid)
-        except OSError:
-            return None
-        if sid in self._session_component:
-            return self._session_component[sid]
-        parent = self._seen.get(ppid)
-        if parent is not None and parent[0].is_running():
-            return parent[1]
-        return None
 
     def alive(self, component: str | None = None) -> list[DeploymentProcess]:
         """Every tracked process that is still alive, optionally of one component only."""
         self.poll()
         with self._lock:
-            tracked = [(pid, entry) for pid, entry in self._seen.items() if pid not in self._gone]
+            tracked = list(self._seen.items())
         result = []
-        for pid, (proc, owner) in tracked:
+        for pid, (proc, owner, is_main) in tracked:
             if component is not None and owner != component:
                 continue
             if not is_alive(proc):
@@ -204,16 +220,17 @@ class ProcessTracker:
                 ppid = proc.ppid()
             except psutil.Error:
                 continue
-            role, ti_id = ("main", None) if pid in self._main_pids else _classify(title)
+            role, ti_id = ("main", None) if is_main else _classify(title)
             result.append(DeploymentProcess(pid, ppid, owner, role, title, ti_id))
         return result
 
     def process(self, pid: int) -> psutil.Process | None:
+        """The tracked process with this PID, or None if it is not ours or already dead and reaped."""
         with self._lock:
             entry = self._seen.get(pid)
         return entry[0] if entry is not None else None
 
-    def signal(self, pids: Iterable[int], sig: signal.Signals) -> None:
+    def send(self, pids: Iterable[int], sig: signal.Signals) -> None:
         """Send ``sig`` to tracked processes only, by PID, skipping any that died or whose PID was reused."""
         for pid in pids:
             proc = self.process(pid)
@@ -234,5 +251,5 @@ class ProcessTracker:
     def kill_all(self, pids: Iterable[int], *, timeout_seconds: float = 10.0) -> list[int]:
         """SIGKILL the given tracked processes and wait for them; return any that survived."""
         pids = list(pids)
-        self.signal(pids, signal.SIGKILL)
+        self.send(pids, signal.SIGKILL)
         return self.wait_gone(pids, timeout_seconds)

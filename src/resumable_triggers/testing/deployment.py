@@ -230,7 +230,7 @@ class AirflowDeployment(AirflowRestClient):
         atexit.unregister(self.stop)
         try:
             alive_mains = [m.popen.pid for m in self._mains.values() if m.popen.poll() is None]
-            self._tracker.signal(alive_mains, signal.SIGTERM)
+            self._tracker.send(alive_mains, signal.SIGTERM)
             self._tracker.wait_gone(alive_mains, grace_seconds)
             survivors: list[DeploymentProcess] = []
             for _ in range(3):  # a dying parent can fork once more between a poll and its kill
@@ -268,7 +268,7 @@ class AirflowDeployment(AirflowRestClient):
         pids = [p.pid for p in self._tracker.alive(component)] if whole_tree else [main.popen.pid]
         if main.popen.poll() is not None and not whole_tree:
             raise DeploymentError(f"{component} is not running (exit code {main.popen.returncode})")
-        self._tracker.signal(pids, sig)
+        self._tracker.send(pids, sig)
         if not wait:
             return
         left = self._tracker.wait_gone(pids, timeout_seconds)
@@ -288,7 +288,7 @@ class AirflowDeployment(AirflowRestClient):
         """
         main = self._main(component)
         if main.popen.poll() is None:
-            self._tracker.signal([main.popen.pid], signal.SIGTERM)
+            self._tracker.send([main.popen.pid], signal.SIGTERM)
             if self._tracker.wait_gone([main.popen.pid], grace_seconds):
                 self._tracker.kill_all([main.popen.pid])
             main.popen.wait(timeout=10)
