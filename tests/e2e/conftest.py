@@ -20,7 +20,8 @@ DAGS = Path(__file__).resolve().parent / "dags"
 
 @pytest.fixture(scope="session")
 def airflow_deployment() -> Iterator[AirflowDeployment]:
-    with AirflowDeployment(dags_folder=DAGS) as deployment:
+    connections = {"e2e_smoke": {"conn_type": "http", "host": "connection-from-the-harness.invalid"}}
+    with AirflowDeployment(dags_folder=DAGS, connections=connections) as deployment:
         yield deployment
     # stop() raises if any process survived SIGKILL; this also catches one it never saw die.
     assert [] == deployment.processes()

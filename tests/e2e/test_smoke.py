@@ -15,13 +15,15 @@ pytestmark = pytest.mark.e2e
 
 
 def test_python_task_runs_to_success(airflow: AirflowDeployment) -> None:
-    """A PythonOperator DAG run succeeds; the return value reaches XCom and the printed line the log."""
+    """A PythonOperator DAG run succeeds and sees the deployment's connections; its return value
+    reaches XCom and its printed line the task log."""
     airflow.wait_for_dag("e2e_smoke_python")
     run_id = airflow.trigger_dag_run("e2e_smoke_python")
 
     airflow.wait_for_dag_run_state("e2e_smoke_python", run_id, states={"success"})
 
-    assert {"greeting": "hello"} == airflow.xcom("e2e_smoke_python", run_id, "greet")
+    expected = {"greeting": "hello", "connection_host": "connection-from-the-harness.invalid"}
+    assert expected == airflow.xcom("e2e_smoke_python", run_id, "greet")
     assert "hello from the task process" in airflow.task_logs("e2e_smoke_python", run_id, "greet")
 
 

@@ -142,8 +142,9 @@ class AirflowDeployment(AirflowRestClient):
     """Airflow components as subprocesses on 127.0.0.1, driven over REST; a context manager.
 
     :param dags_folder: the folder the DAG processor parses.
-    :param connections: connection id -> Airflow connection as JSON-able dict (``conn_type``,
-        ``host``, ``password``, ``extra``...), passed as ``AIRFLOW_CONN_<ID>`` variables.
+    :param connections: connection id -> Airflow connection, as a dict (``conn_type``, ``host``,
+        ``password``, ``extra``...) or as the JSON or URI string Airflow accepts, e.g. from
+        ``resumable_triggers.testing.airflow_connection()``; passed as ``AIRFLOW_CONN_<ID>`` variables.
     :param env: extra environment variables for every component, applied last: they override the
         harness's settings, e.g. ``{"AIRFLOW__CORE__PARALLELISM": "8"}``.
     :param components: which components to run; ``"api-server"`` is required (readiness is checked
@@ -157,7 +158,7 @@ class AirflowDeployment(AirflowRestClient):
         self,
         *,
         dags_folder: Path,
-        connections: Mapping[str, Mapping[str, Any]] | None = None,
+        connections: Mapping[str, Mapping[str, Any] | str] | None = None,
         env: Mapping[str, str] | None = None,
         components: Collection[str] = COMPONENTS,
         home: Path | None = None,
@@ -351,7 +352,13 @@ class AirflowDeployment(AirflowRestClient):
     def wait_for_task_processes(
         self, dag_id: str, run_id: str, task_id: str, *, timeout_seconds: float = 60.0
     ) -> TaskProcesses:
-        """Wait until the current try of a task has a supervisor and a started task process."""
+        """Wait until the current try of a task has a supervisor and a started task process.
+
+        "Started" means the task process began the task runner's start-up (it renamed itself), not
+        that ``execute()`` runs yet: start-up still parses the DAG and logs for a second or more. A
+        task process orphaned by a supervisor SIGKILL dies of a broken pipe at its next log line or
+        supervisor call, so wait for a side effect of ``execute()`` when the moment matters.
+        """
 
         def probe() -> TaskProcesses | None:
             started = [
@@ -393,7 +400,7 @@ class AirflowDeployment(AirflowRestClient):
     # -- internals ----------------------------------------------------------------------------------
 
     def _build_env(
-        self, connections: Mapping[str, Mapping[str, Any]], extra: Mapping[str, str]
+        self, connections: Mapping[str, Mapping[str, Any] | str], extra: Mapping[str, str]
     ) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES_DROPPED)}
         env.update(_SETTINGS)
@@ -417,7 +424,7 @@ class AirflowDeployment(AirflowRestClient):
             }
         )
         for conn_id, conn in connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(conn)
+            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = conn if isinstance(conn, str) else json.dumps(conn)
         env.update(extra)
         return env
 

@@ -1,16 +1,16 @@
-"""A plain PythonOperator: proves the deployment schedules and runs an ordinary task."""
+"""A plain PythonOperator: proves the deployment runs an ordinary task and hands it its connections."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from airflow.providers.standard.operators.python import PythonOperator
-from airflow.sdk import DAG
+from airflow.sdk import DAG, Connection
 
 
 def _greet() -> dict[str, str]:
     print("e2e-smoke-python: hello from the task process")
-    return {"greeting": "hello"}
+    return {"greeting": "hello", "connection_host": str(Connection.get("e2e_smoke").host)}
 
 
 with DAG(
