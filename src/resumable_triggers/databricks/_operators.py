@@ -77,7 +77,16 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
     def token_salt(self) -> str:
         # A user's own token stays an input, but the library still varies it per cycle and generation:
         # reusing it verbatim would hand every retry the first (possibly failed) run back.
-        return self.idempotency_token or ""
+        json_token = self.json.get("idempotency_token") if isinstance(self.json, dict) else None
+        return str(self.idempotency_token or json_token or "")
+
+    def _merged_request(self) -> dict[str, Any]:
+        """``json`` merged with the named template fields (named win), as the provider merges them;
+        without the user's idempotency token, which only salts the tokens the library derives."""
+        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
+        merged = _spec.merge(self.json, named)
+        merged.pop("idempotency_token", None)
+        return merged
 
     def _client(self) -> DatabricksClient:
         assert self._workspace is not None, "prepare() runs before any remote call"
@@ -183,10 +192,8 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
         self._body: dict[str, Any] = {}
 
     def validate_job(self) -> None:
-        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
-        merged = _spec.merge(self.json, named)
+        merged = self._merged_request()
         merged.setdefault("run_name", self.task_id)
-        merged.pop("idempotency_token", None)  # ours, derived per cycle and generation
         self._body = _spec.normalise_submit(merged, default_task_key=self.task_id)
 
     async def submit_job(self, token: str, context: Context) -> ExternalId:
@@ -240,9 +247,7 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
         self._body: dict[str, Any] = {}
 
     def validate_job(self) -> None:
-        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
-        merged = _spec.merge(self.json, named)
-        merged.pop("idempotency_token", None)
+        merged = self._merged_request()
         _spec.check_run_now(merged.get("job_id"), merged.get("job_name"))
         _spec.check_json(merged, "json")
         self._body = merged
