@@ -221,3 +221,23 @@ def test_execution_timeout_in_the_worker_cancels_the_run(
     [run] = emulator.runs()
     assert ("failed", 1) == (state, emulator.counters().requests_by_endpoint.get("runs/cancel", 0))
     assert run["state"]["life_cycle_state"] in ("TERMINATING", "TERMINATED")
+
+
+def test_secret_never_reaches_logs_xcom_or_trigger_kwargs(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The workspace token is used for requests only: not in the task's log output, not in any XCom,
+    not in the trigger kwargs Airflow stores in its database."""
+    from airflow.models.trigger import Trigger
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    token = databricks_emulator_env.token
+    state, store, _ = run_dag(dagbag, "dbx_sigterm_before_defer")
+    output = capfd.readouterr()
+    with create_session() as session:
+        xcoms = [str(XComModel.deserialize_value(r)) for r in session.query(XComModel).all()]
+        triggers = [str(t.kwargs) for t in session.query(Trigger).all()]
+    assert "success" == state
+    assert xcoms, "the run id and page URL XComs should have been checked"
+    assert [] == [text for text in [output.out, output.err, str(store), *xcoms, *triggers] if token in text]
