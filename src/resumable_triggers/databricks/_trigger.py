@@ -18,6 +18,7 @@ from resumable_triggers.databricks.client import (
     RunNotFound,
     shared_client,
 )
+from resumable_triggers.databricks.client._watcher import watch_run
 from resumable_triggers.resume import JobEvent, JobPhase, JobStatus, ResumableJobTrigger, WatchArgs
 
 
@@ -125,16 +126,20 @@ class DatabricksRunTrigger(ResumableJobTrigger):
         return _lease(self._args)
 
     async def observe(self) -> AsyncIterator[JobStatus]:
-        async with self._client() as client:
-            while True:
-                try:
-                    run = await client.get_run(int(self._args.external_id))
-                except RunNotFound as exc:
-                    yield JobStatus(JobPhase.GONE, "GONE", str(exc), self._args.run_page_url)
-                    return
-                self._last_run = run
-                yield run_status(run)
-                await asyncio.sleep(self._args.poll_interval_seconds)
+        # Through the workspace's shared watcher: thousands of triggers cost one runs/list page per
+        # 25 active runs per interval, plus one runs/get for each run that leaves the active set.
+        async with (
+            self._client() as client,
+            watch_run(
+                client, int(self._args.external_id), interval_seconds=self._args.poll_interval_seconds
+            ) as updates,
+        ):
+            try:
+                async for run in updates:
+                    self._last_run = run
+                    yield run_status(run)
+            except RunNotFound as exc:
+                yield JobStatus(JobPhase.GONE, "GONE", str(exc), self._args.run_page_url)
 
     async def terminal_event(self, status: JobStatus) -> JobEvent:
         run: Run | None = getattr(self, "_last_run", None)
