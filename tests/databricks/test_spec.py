@@ -138,3 +138,15 @@ def test_normalise_keeps_a_valid_multi_task_spec_as_is() -> None:
         ],
     }
     assert spec == normalise_submit(spec, default_task_key="ignored")
+
+
+def test_providers_retry_arguments_are_accepted_with_a_warning() -> None:
+    """Switching from the provider keeps working; its retry knobs are named as having no effect."""
+    with pytest.warns(UserWarning, match="databricks_retry_limit"):
+        DatabricksSubmitRunOperator(task_id="etl", notebook_task=NOTEBOOK, databricks_retry_limit=5)
+
+
+def test_fire_and_forget_is_rejected_with_a_reason() -> None:
+    """wait_for_termination=False contradicts resuming; the error says so at parse time."""
+    with pytest.raises(ValueError, match="wait_for_termination"):
+        DatabricksSubmitRunOperator(task_id="etl", notebook_task=NOTEBOOK, wait_for_termination=False)

@@ -8,6 +8,7 @@ whether a user's kill cancels the run.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,9 +63,31 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
         idempotency_token: str | None = None,
         do_xcom_push: bool = True,
         requests_per_second: float | None = None,
+        wait_for_termination: bool = True,
+        databricks_retry_limit: int | None = None,
+        databricks_retry_delay: float | None = None,
+        databricks_retry_args: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(do_xcom_push=do_xcom_push, **kwargs)
+        if not wait_for_termination:
+            raise ValueError(
+                "wait_for_termination=False is not supported: a resumable operator exists to wait for "
+                "its run; use the provider's operator for fire-and-forget submissions"
+            )
+        provider_retry = {
+            "databricks_retry_limit": databricks_retry_limit,
+            "databricks_retry_delay": databricks_retry_delay,
+            "databricks_retry_args": databricks_retry_args,
+        }
+        if ignored := sorted(name for name, value in provider_retry.items() if value is not None):
+            # Accepted so that switching from the provider is an import change, but said out loud.
+            warnings.warn(
+                f"{', '.join(ignored)} has no effect: requests are retried within a time budget "
+                "(honouring Retry-After) and the trigger absorbs errors within error_budget_seconds",
+                UserWarning,
+                stacklevel=2,
+            )
         self.json = json
         self.databricks_conn_id = databricks_conn_id
         self.idempotency_token = idempotency_token
