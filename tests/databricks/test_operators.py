@@ -80,6 +80,21 @@ def test_worker_killed_at_any_point_resumes_the_same_run(
     assert run["run_id"] == store[RECORD_KEY]["external_id"]
 
 
+def test_retry_that_finds_the_run_succeeded_still_pushes_its_run_id_and_url(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """Killed in the completion method, the retry finds the run succeeded and submits nothing; Airflow
+    cleared the first try's XComs when the retry started, so the retry pushes run id and URL again."""
+    emulator = databricks_emulator_env.emulator
+    state, _, tries = run_dag(dagbag, "dbx_crash_in_completion")
+    [run] = emulator.runs()
+    assert ("success", 2) == (state, tries)
+    assert (run["run_id"], run["run_page_url"]) == (
+        xcom("dbx_crash_in_completion", "run_id"),
+        xcom("dbx_crash_in_completion", "run_page_url"),
+    )
+
+
 @pytest.mark.parametrize("dag_id", ["dbx_sigterm_before_defer", "dbx_sigterm_while_polling"])
 def test_sigterm_checkpoints_without_cancelling_the_run(
     dag_id: str, dagbag: Any, databricks_emulator_env: EmulatorHandle

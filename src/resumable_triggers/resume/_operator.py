@@ -156,6 +156,8 @@ class ResumableDeferrableOperator(BaseOperator):
         if plan.decision is Decision.ALREADY_SUCCEEDED:
             assert record.external_id is not None
             assert status is not None
+            # Airflow clears a task's XComs when a new try starts: the try that pushed them is gone.
+            self._announce(context, record.external_id, status)
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
             self._store(context, record)
