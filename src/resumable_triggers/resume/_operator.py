@@ -110,6 +110,7 @@ class ResumableDeferrableOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.polling_period_seconds = polling_period_seconds
         self._guard = CheckpointGuard()
+        self._pushed: tuple[ExternalId, str | None] | None = None  # ids this process pushed as XComs
 
     # -- what a subclass implements -------------------------------------------------------------------
 
@@ -156,8 +157,6 @@ class ResumableDeferrableOperator(BaseOperator):
         if plan.decision is Decision.ALREADY_SUCCEEDED:
             assert record.external_id is not None
             assert status is not None
-            # Airflow clears a task's XComs when a new try starts: the try that pushed them is gone.
-            self._announce(context, record.external_id, status)
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
             self._store(context, record)
@@ -279,6 +278,9 @@ class ResumableDeferrableOperator(BaseOperator):
         return self._finish(context, record, self._event_from_status(record.external_id, status))
 
     def _finish(self, context: Context, record: ResumeRecord | None, event: JobEvent) -> Any:
+        # The finishing try names its job itself: Airflow cleared the XComs when this try started
+        # (a retry that finds the job done), or a SIGTERM checkpointed before they were pushed.
+        self._push_ids(context, event.external_id, event.url)
         if event.outcome is not EventOutcome.SUCCEEDED:
             raise JobFailed(event)
         self.log.info("job %s succeeded%s", event.external_id, f" ({event.url})" if event.url else "")
@@ -350,12 +352,16 @@ class ResumableDeferrableOperator(BaseOperator):
 
     def _announce(self, context: Context, external_id: ExternalId, status: JobStatus) -> None:
         self.log.info("job %s is %s%s", external_id, status.state, f": {status.url}" if status.url else "")
-        if not self.do_xcom_push:
+        self._push_ids(context, external_id, status.url)
+
+    def _push_ids(self, context: Context, external_id: ExternalId, url: str | None) -> None:
+        if not self.do_xcom_push or self._pushed == (external_id, url):
             return
         with self._guard.supervisor_call():
             context["ti"].xcom_push(key=self.external_id_xcom_key, value=external_id)
-            if status.url:
-                context["ti"].xcom_push(key=self.url_xcom_key, value=status.url)
+            if url:
+                context["ti"].xcom_push(key=self.url_xcom_key, value=url)
+        self._pushed = (external_id, url)
 
     def _count(self, decision: Decision) -> None:
         for metric in METRIC_OF[decision]:
