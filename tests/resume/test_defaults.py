@@ -12,6 +12,25 @@ def test_deferrable_is_the_default() -> None:
     assert DatabricksSubmitRunOperator(task_id="t", notebook_task={"notebook_path": "/x"}).deferrable
 
 
+def test_generated_airflow_cfg_does_not_turn_deferral_off() -> None:
+    """Airflow spells out every default in the airflow.cfg it generates, ``default_deferrable = false``
+    included; that is no choice of the deployment's, so the operator still defers."""
+    import configparser
+
+    from airflow.sdk import conf  # what the operators read; tasks load airflow.cfg into it
+
+    had_option = configparser.ConfigParser.has_option(conf, "operators", "default_deferrable")
+    previous = conf.get("operators", "default_deferrable") if had_option else None
+    conf.set("operators", "default_deferrable", "false")
+    try:
+        assert DatabricksSubmitRunOperator(task_id="t", notebook_task={"notebook_path": "/x"}).deferrable
+    finally:
+        if previous is None:
+            conf.remove_option("operators", "default_deferrable")
+        else:
+            conf.set("operators", "default_deferrable", previous)
+
+
 def test_explicit_default_deferrable_setting_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment that explicitly sets [operators] default_deferrable=False gets worker-side polling."""
     monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
