@@ -7,6 +7,7 @@ makes every request an admin's.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.error
@@ -110,10 +111,20 @@ class AirflowRestClient:
             raise WaitTimeoutError(exc.what, timeout_seconds, {"import_errors": errors}) from exc
 
     def trigger_dag_run(
-        self, dag_id: str, run_id: str | None = None, conf: Mapping[str, Any] | None = None
+        self,
+        dag_id: str,
+        run_id: str | None = None,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        logical_date: dt.datetime | None = None,
     ) -> str:
-        """Start a manual run now (no logical date); return its run id (Airflow makes one if None)."""
-        body: dict[str, Any] = {"logical_date": None, "conf": dict(conf or {})}
+        """Start a manual run now; return its run id (Airflow makes one if None).
+
+        Without ``logical_date`` the run has none, so templates such as ``{{ ds }}`` are undefined in
+        it; pass one (timezone-aware) for DAGs that use them, as a scheduled run would have.
+        """
+        when = None if logical_date is None else logical_date.isoformat()
+        body: dict[str, Any] = {"logical_date": when, "conf": dict(conf or {})}
         if run_id is not None:
             body["dag_run_id"] = run_id
         answer = self.api("POST", f"/dags/{_quote(dag_id)}/dagRuns", json_body=body)
@@ -174,6 +185,16 @@ class AirflowRestClient:
         """The XCom value a task pushed under ``key``, as the REST API decodes it."""
         path = f"{_ti_path(dag_id, run_id, task_id)}/xcomEntries/{_quote(key)}"
         return self.api("GET", path)["value"]
+
+    def task_state(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        """The value a task keeps in ``task_state_store`` under ``key``, or None if it has none."""
+        path = f"{_ti_path(dag_id, run_id, task_id)}/state-store/{_quote(key)}"
+        try:
+            return self.api("GET", path)["value"]
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def current_ti_ids(
         self, dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None
