@@ -1,0 +1,90 @@
+"""Databricks DAGs for the end-to-end fault matrix (tests/e2e/test_databricks_faults.py).
+
+Two DAGs, one task each: ``e2e_dbx_deferred`` (watched by the triggerer, the operator's default) and
+``e2e_dbx_in_worker`` (``deferrable=False``: the worker polls). Each DAG run says through its ``conf``:
+
+- ``run_seconds``: how long its Databricks run lasts (default 600: tests finish runs through the
+  emulator's control API once the fault they test is over, so no timing depends on machine speed);
+- ``pause``: ``{point: [try numbers]}``, where the task stops and waits to be killed or released.
+
+Each run is named ``e2e <dag run id>``, so a test counts exactly the runs its own DAG run created.
+
+A pause is a test-only window-opener (the operator under test is unchanged apart from it): the task
+writes ``<E2E_GATES_DIR>/<dag run id>/<point>.try<N>.reached`` holding its PID, then waits, without
+any log line or supervisor call, until ``<point>.release`` appears or it is killed. Points:
+
+- ``before_submit``: the resume record (with its idempotency token) is stored, nothing submitted yet;
+- ``in_completion``: in ``execute_complete``, after the record noted the success, before the task
+  returned (pushed ``return_value``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG
+
+from resumable_triggers.databricks import DatabricksSubmitRunOperator
+from resumable_triggers.resume import ExternalId, JobEvent
+
+GATES_DIR = os.environ.get("E2E_GATES_DIR", "")
+PAUSE_LIMIT_SECONDS = 300
+
+
+def pause_if_asked(point: str, context: Any) -> None:
+    """Stop at ``point`` if this DAG run's conf asks for it on this try (see the module docstring)."""
+    ti = context["ti"]
+    wanted = (context["dag_run"].conf or {}).get("pause", {}).get(point, [])
+    if ti.try_number not in wanted or not GATES_DIR:
+        return
+    gate = Path(GATES_DIR) / ti.run_id
+    gate.mkdir(parents=True, exist_ok=True)
+    reached = gate / f"{point}.try{ti.try_number}.reached"
+    reached.with_suffix(".tmp").write_text(str(os.getpid()))
+    reached.with_suffix(".tmp").replace(reached)
+    release = gate / f"{point}.release"
+    deadline = time.monotonic() + PAUSE_LIMIT_SECONDS
+    while not release.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+class PausableSubmitRunOperator(DatabricksSubmitRunOperator):
+    """The library's operator, plus the test-only pauses named above."""
+
+    async def submit_job(self, token: str, context: Any) -> ExternalId:
+        pause_if_asked("before_submit", context)
+        return await super().submit_job(token, context)
+
+    def job_result(self, context: Any, event: JobEvent) -> Any:
+        pause_if_asked("in_completion", context)
+        return super().job_result(context, event)
+
+
+# The deferred DAG relies on the operator's default (deferrable): a real deployment's generated
+# airflow.cfg spells out ``default_deferrable = false``, which must not turn deferral off.
+for _dag_id, _deferrable in [("e2e_dbx_deferred", {}), ("e2e_dbx_in_worker", {"deferrable": False})]:
+    with DAG(
+        dag_id=_dag_id,
+        schedule=None,
+        start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
+        catchup=False,
+        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=0)},
+    ) as _the_dag:
+        PausableSubmitRunOperator(
+            task_id="etl",
+            run_name="e2e {{ run_id }}",
+            notebook_task={
+                "notebook_path": "/jobs/e2e",
+                "base_parameters": {
+                    "emulator.duration_seconds": "{{ dag_run.conf.get('run_seconds', 600) }}"
+                },
+            },
+            new_cluster={"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1},
+            polling_period_seconds=1,
+            **_deferrable,
+        )
+    globals()[_dag_id] = _the_dag
