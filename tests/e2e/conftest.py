@@ -78,6 +78,12 @@ def dbx(
         e2e.teardown()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the end-to-end tests last, so that the shared deployment (started by the first of them,
+    stopped at the end of the session) does not load the machine under the unit tests."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
