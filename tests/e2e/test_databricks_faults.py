@@ -15,13 +15,12 @@ fires within a second or so of deferring, which is Airflow's race, not ours.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 import psutil
 import pytest
-from e2e_testkit import DatabricksE2E
+from e2e_testkit import DatabricksE2E, signal_pid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -37,7 +36,7 @@ def test_worker_sigkilled_before_submit_submits_once_on_retry(dbx: DatabricksE2E
     record = dag_run.record()
     assert (True, None) == (bool(record and record["token"]), record and record["external_id"])
 
-    os.kill(pid, signal.SIGKILL)
+    signal_pid(pid, signal.SIGKILL)
     dag_run.wait_for_try(2, "deferred")
     dag_run.wait_for_deferred_and_watched()
     [run] = dag_run.runs()
@@ -57,10 +56,9 @@ def test_worker_sigkilled_after_submit_before_run_id_persisted_gets_the_same_run
     dbx.control.inject_fault(endpoint="runs/submit", kind="hold", count=1)
     dag_run = dbx.start(DEFERRED)
     [run] = dag_run.wait_for_runs(1)
-    processes = dag_run.processes()
     assert None is (dag_run.record() or {"external_id": "no record"})["external_id"]
 
-    os.kill(processes.task_pid or 0, signal.SIGKILL)
+    dag_run.signal_task_process(signal.SIGKILL)
     dbx.control.release_held()
     dag_run.wait_for_try(2, "deferred")
     dag_run.wait_for_deferred_and_watched()
@@ -81,7 +79,7 @@ def test_worker_sigkilled_after_run_id_persisted_before_defer_reconnects(dbx: Da
     [run] = dag_run.runs()
     assert run["run_id"] == (dag_run.record() or {}).get("external_id")
 
-    os.kill(dag_run.processes().task_pid or 0, signal.SIGKILL)
+    dag_run.signal_task_process(signal.SIGKILL)
     dag_run.wait_for_try(2, "deferred")
     dag_run.wait_for_deferred_and_watched()
     dag_run.finish_run(run["run_id"])
@@ -103,7 +101,7 @@ def test_worker_sigkilled_in_completion_method_finishes_on_retry_without_submitt
     dag_run.finish_run(run["run_id"])
     pid = dag_run.wait_for_gate("in_completion")
 
-    os.kill(pid, signal.SIGKILL)
+    signal_pid(pid, signal.SIGKILL)
     dag_run.wait_for_state("success")
 
     outcome = dag_run.outcome()
@@ -129,9 +127,8 @@ def test_worker_sigterm_while_holding_the_run_checkpoints_to_the_triggerer(
     # The first runs/get is the status read after persisting the id; with deferrable=False the
     # second one is the worker's first poll.
     dbx.wait_for_requests(more_than=0 if dag_id == DEFERRED else 1, endpoint="runs/get")
-    processes = dag_run.processes()
 
-    os.kill(processes.supervisor_pid or 0, signal.SIGTERM)
+    dag_run.signal_supervisor(signal.SIGTERM)
     checkpointed = dag_run.wait_for_deferred_and_watched()
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
@@ -288,7 +285,7 @@ def test_supervisor_sigkilled_alone_orphan_and_next_try_converge_on_one_run(dbx:
     processes = dag_run.processes()
     assert orphan == processes.task_pid
 
-    os.kill(processes.supervisor_pid or 0, signal.SIGKILL)
+    signal_pid(processes.supervisor_pid, signal.SIGKILL)
     dag_run.wait_for_try(2, "deferred")
     [run] = dag_run.runs()
     orphan_process = psutil.Process(orphan)  # raises if it is gone: it must overlap try 2

@@ -207,9 +207,9 @@ class Demo:
             ctl.script_run(run_id, result_state="SUCCESS", duration_seconds=elapsed + 4)
         say(f"runs {etl_run} and {worker_run} end in 4 s")
         af.wait_for_dag_run_state(DAG_ID, self.run_id, states={"success"}, timeout_seconds=120)
+        self.timeline.stop()
         self.timeline.sample_now(sampler(af, ctl, DAG_ID, self.run_id, TASKS, task_of_run))
         say(f"DAG run {self.run_id} succeeded")
-        self.timeline.stop()
 
     # -- results ------------------------------------------------------------------------------------
 
