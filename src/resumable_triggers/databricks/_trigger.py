@@ -128,16 +128,25 @@ class DatabricksRunTrigger(ResumableJobTrigger):
     async def observe(self) -> AsyncIterator[JobStatus]:
         # Through the workspace's shared watcher: thousands of triggers cost one runs/list page per
         # 25 active runs per interval, plus one runs/get for each run that leaves the active set.
-        async with (
-            self._client() as client,
-            watch_run(
-                client, int(self._args.external_id), interval_seconds=self._args.poll_interval_seconds
-            ) as updates,
-        ):
+        # The watcher holds the shared session open while it polls, so this trigger lets its own
+        # lease go at once: a triggerer waits on ten thousand of these.
+        async with self._client() as client:
+            watch = watch_run(
+                client,
+                int(self._args.external_id),
+                interval_seconds=self._args.poll_interval_seconds,
+                lease=self._client,
+            )
+        async with watch as updates:
             try:
                 async for run in updates:
-                    self._last_run = run
-                    yield run_status(run)
+                    status = run_status(run)
+                    if run.state.is_terminal:
+                        self._last_run = run  # for terminal_event
+                    # Not kept while suspended below: ten thousand active runs' snapshots would cost
+                    # the triggerer over half a KiB each.
+                    del run
+                    yield status
             except RunNotFound as exc:
                 yield JobStatus(JobPhase.GONE, "GONE", str(exc), self._args.run_page_url)
 

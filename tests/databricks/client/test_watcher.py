@@ -252,6 +252,29 @@ async def test_last_watch_leaving_stops_all_polling(emulator: Emulator, client: 
     assert (True, None, False) == (watcher.idle, watcher._task, client in _shared)
 
 
+@pytest.mark.asyncio
+async def test_the_watcher_keeps_the_shared_session_open_for_callers_holding_no_lease(
+    emulator_url: str, pat: SdkHeaderProvider
+) -> None:
+    """A caller may let its shared_client lease go once it has the watch: the watcher leases the
+    session while it polls (past the idle grace), and lets it go when the last watch ends."""
+
+    def lease() -> contextlib.AbstractAsyncContextManager[DatabricksClient]:
+        return shared_client(emulator_url, pat, idle_grace_seconds=0.05)
+
+    async with lease() as client:
+        [run_id] = await submit(client, 1)
+        watch = watch_run(client, run_id, interval_seconds=0.1, lease=lease)
+    async with watch:
+        for _ in range(4):  # 0.3 s and more: well past the 0.05 s idle grace
+            await next_of(watch)
+        assert client.session is not None
+        assert not client.session.closed
+    await asyncio.sleep(0.3)
+
+    assert client.session is None
+
+
 def test_loop_shutdown_with_watches_left_ends_cleanly(emulator_url: str, pat: SdkHeaderProvider) -> None:
     """A loop that ends while runs are watched (a triggerer stopping) cancels the sweeping task with
     the rest: nothing pending is destroyed and nothing is logged as lost."""

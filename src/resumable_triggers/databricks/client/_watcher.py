@@ -22,14 +22,16 @@ one task, pages are parsed 25 runs at a time, and confirmations run concurrently
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import random
 import threading
 import weakref
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from types import TracebackType
 
 from resumable_triggers.databricks.client._client import DatabricksClient
 from resumable_triggers.databricks.client._errors import RunNotFound
@@ -92,24 +94,36 @@ class WatcherStats:
 
 
 class RunWatch:
-    """One caller's view of one watched run: an async iterator of ``Run`` snapshots.
+    """One caller's watch of one run: an async context manager (the watch lasts as long as the
+    block) and an async iterator of ``Run`` snapshots.
 
     Only the latest snapshot is kept: a slow reader skips intermediate states, never the last one.
     Iteration ends after a terminal snapshot (or after raising RunNotFound); any other error about
     this run is raised once, and the watch carries on at the next sweep unless the caller leaves.
+    A plain class rather than a generator-based context manager: a triggerer holds ten thousand.
     """
 
-    __slots__ = ("_done", "_latest", "_waiter", "interval_seconds", "run_id")
+    __slots__ = ("_done", "_latest", "_waiter", "_watcher", "interval_seconds", "run_id")
 
-    def __init__(self, run_id: int, interval_seconds: float) -> None:
+    def __init__(self, watcher: RunWatcher, run_id: int, interval_seconds: float) -> None:
         self.run_id = run_id
         self.interval_seconds = interval_seconds
+        self._watcher = watcher
         self._latest: Run | BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._done = False
 
     def __repr__(self) -> str:
         return f"RunWatch(run_id={self.run_id}, interval_seconds={self.interval_seconds})"
+
+    async def __aenter__(self) -> RunWatch:
+        self._watcher._add(self)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._watcher._remove(self)
 
     def __aiter__(self) -> RunWatch:
         return self
@@ -171,9 +185,13 @@ class RunWatcher:
         *,
         settings: WatcherSettings | None = None,
         rng: random.Random | None = None,
+        lease: Callable[[], AbstractAsyncContextManager[object]] | None = None,
     ) -> None:
         self.client = client
         self.settings = settings or WatcherSettings()
+        # Held while anything is watched (e.g. a shared_client lease on ``client``): the watcher is
+        # what uses the session, so the callers need not hold a lease each while they wait.
+        self._lease = lease
         self._rng = rng or random.Random()
         self._runs: dict[int, _Watched] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -206,26 +224,22 @@ class RunWatcher:
         """True when nothing is watched (and so no task is running)."""
         return not self._runs
 
-    @asynccontextmanager
-    async def watch(self, run_id: int, *, interval_seconds: float) -> AsyncIterator[RunWatch]:
-        """Watch ``run_id``, observed at least every ``interval_seconds`` (> 0), until the block ends."""
+    def watch(self, run_id: int, *, interval_seconds: float) -> RunWatch:
+        """``async with watcher.watch(run_id, interval_seconds=30) as updates``: watch ``run_id``,
+        observed at least every ``interval_seconds`` (> 0), until the block ends."""
         if not (math.isfinite(interval_seconds) and interval_seconds > 0):
             raise ValueError(f"interval_seconds must be a finite number > 0, got {interval_seconds!r}")
-        watch = self._add(int(run_id), float(interval_seconds))
-        try:
-            yield watch
-        finally:
-            self._remove(watch)
+        return RunWatch(self, int(run_id), float(interval_seconds))
 
     # ---- registration (synchronous: no await between the checks and the changes) ---------------
 
-    def _add(self, run_id: int, interval: float) -> RunWatch:
+    def _add(self, watch: RunWatch) -> None:
         loop = asyncio.get_running_loop()
         if self._loop is None or (self._task is None and not self._runs):
             self._loop = loop
         elif self._loop is not loop:
             raise RuntimeError(f"{self!r} belongs to another event loop; use one watcher per loop")
-        watch = RunWatch(run_id, interval)
+        run_id, interval = watch.run_id, watch.interval_seconds
         due = loop.time() + min(self.settings.coalesce_seconds, interval / 4)
         record = self._runs.get(run_id)
         if record is None:
@@ -242,7 +256,6 @@ class RunWatcher:
             self._task = loop.create_task(self._run(), name=f"databricks-run-watcher:{self.client.host}")
         elif record.due < self._alarm_at and self._alarm is not None and not self._alarm.done():
             self._alarm.set_result(None)
-        return watch
 
     def _remove(self, watch: RunWatch) -> None:
         record = self._runs.get(watch.run_id)
@@ -253,22 +266,27 @@ class RunWatcher:
             del self._runs[watch.run_id]
         elif watch.interval_seconds == record.interval:
             record.interval = min(w.interval_seconds for w in record.watches)
-        if not self._runs and self._task is not None:
-            # The last watch left: nothing may poll on its behalf any more.
-            self._task.cancel()
-            self._task = None
+        if not self._runs:
+            if self._task is not None:
+                # The last watch left: nothing may poll on its behalf any more.
+                self._task.cancel()
+                self._task = None
+            with _shared_lock:
+                if _shared.get(self.client) is self:
+                    del _shared[self.client]
 
     # ---- the sweeping task ---------------------------------------------------------------------
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self._runs:
-                wake = min((r.due for r in self._runs.values() if not r.finished), default=math.inf)
-                if wake > loop.time():
-                    await self._sleep_until(loop, wake)
-                    continue  # watches may have come or gone meanwhile: plan afresh
-                await self._sweep(loop)
+            async with self._lease() if self._lease is not None else contextlib.nullcontext():
+                while self._runs:
+                    wake = min((r.due for r in self._runs.values() if not r.finished), default=math.inf)
+                    if wake > loop.time():
+                        await self._sleep_until(loop, wake)
+                        continue  # watches may have come or gone meanwhile: plan afresh
+                    await self._sweep(loop)
         except Exception as exc:
             logger.exception("Databricks run watcher for %s failed; its watches see the error", self.client)
             for record in self._runs.values():
@@ -462,21 +480,23 @@ _shared: weakref.WeakKeyDictionary[DatabricksClient, RunWatcher] = weakref.WeakK
 _shared_lock = threading.Lock()
 
 
-@asynccontextmanager
-async def watch_run(
-    client: DatabricksClient, run_id: int, *, interval_seconds: float
-) -> AsyncIterator[RunWatch]:
-    """Watch ``run_id`` through ``client``'s shared watcher, created on first use and dropped when
-    its last watch ends. Pass the client from ``shared_client`` so every trigger of a workspace
-    shares one watcher; iterate the yielded ``RunWatch`` for snapshots."""
+def watch_run(
+    client: DatabricksClient,
+    run_id: int,
+    *,
+    interval_seconds: float,
+    lease: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+) -> RunWatch:
+    """``async with watch_run(client, run_id, interval_seconds=30) as updates``: watch ``run_id``
+    through ``client``'s shared watcher, created on first use and dropped when its last watch ends.
+
+    Pass the client from ``shared_client`` so every trigger of a workspace shares one watcher, and
+    ``lease`` (a factory of ``shared_client`` leases on it) so the watcher keeps the session open
+    while it polls: then a caller may release its own lease as soon as it has the watch. ``lease``
+    is used only by the call that creates the watcher.
+    """
     with _shared_lock:
         watcher = _shared.get(client)
         if watcher is None:
-            watcher = _shared[client] = RunWatcher(client)
-    try:
-        async with watcher.watch(run_id, interval_seconds=interval_seconds) as watch:
-            yield watch
-    finally:
-        with _shared_lock:
-            if watcher.idle and _shared.get(client) is watcher:
-                del _shared[client]
+            watcher = _shared[client] = RunWatcher(client, lease=lease)
+    return watcher.watch(run_id, interval_seconds=interval_seconds)
