@@ -1,0 +1,221 @@
+"""``resumable-triggers bench``: arguments, the phases in order, the JSON report and the plot."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import math
+import os
+import platform
+import shlex
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from resumable_triggers._bench._phase import PhaseSettings, run_phase
+from resumable_triggers._bench._report import comparison, table, targets
+from resumable_triggers.databricks.client._watcher import PAGE_SIZE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Run N DatabricksRunTriggers on one event loop against the emulator in another process, then "
+        "(with --compare provider) the Databricks provider's DatabricksExecutionTrigger on the same "
+        "kind of runs; measure CPU, memory, connections, requests, loop lag, detection latency and a "
+        "restart storm. Each phase gets a fresh emulator and a fresh trigger process."
+    )
+    parser.add_argument("--runs", type=int, default=1000, help="watched runs (default: 1000)")
+    parser.add_argument("--poll-seconds", type=float, default=30.0, help="poll interval (default: 30)")
+    parser.add_argument("--compare", choices=["provider"], help="also measure the provider's trigger")
+    parser.add_argument(
+        "--compare-runs", type=int, help="runs for the comparison (default: --runs); ours is measured at both"
+    )
+    parser.add_argument("--json", metavar="FILE", help="write the report here")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the report here")
+    parser.add_argument(
+        "--requests-per-second",
+        type=float,
+        default=30.0,
+        help="our triggers' request budget for the workspace (default: 30)",
+    )
+    parser.add_argument(
+        "--emulator-requests-per-second",
+        type=float,
+        default=40.0,
+        help="the emulator's rate limit during restart storms (default: 40; none otherwise)",
+    )
+    parser.add_argument("--emulator-burst", type=int, default=40, help="its burst (default: 40)")
+    parser.add_argument(
+        "--spread-seconds",
+        type=float,
+        help="runs end spread over this long (default: 30 intervals, more if the budget needs it)",
+    )
+    parser.add_argument(
+        "--lead-seconds",
+        type=float,
+        help="the first runs end this long after the triggers start (default: 2 intervals)",
+    )
+    parser.add_argument("--failure-every", type=int, default=20, help="every Nth run fails (default: 20)")
+    parser.add_argument(
+        "--storm-runs", type=int, help="triggers in the restart storm (default: --runs; 0: no storm)"
+    )
+    parser.add_argument(
+        "--storm-seconds", type=float, help="how long the storm is watched (default: 3 intervals + 5 s)"
+    )
+    parser.add_argument(
+        "--greenback",
+        action="store_true",
+        help="give every trigger task a greenback portal, as Airflow's triggerer does (~8 KiB each)",
+    )
+    parser.add_argument("--workdir", help="keep logs and raw results here (default: a temporary dir)")
+
+
+def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: float) -> float:
+    """30 intervals (runs last 2 to 32 intervals: 1 to 16 minutes at 30 s, the same at any size),
+    or longer if listing plus one confirmation per finishing run would not stay within 80 % of the
+    budget: runs / spread + runs / (25 * interval) <= 0.8 * budget."""
+    headroom = 0.8 * requests_per_second - runs / (PAGE_SIZE * poll_seconds)
+    if headroom <= 0:
+        raise SystemExit(
+            f"bench: {runs} runs at {poll_seconds:g} s need more than 80 % of {requests_per_second:g} req/s "
+            "for listing alone; raise --requests-per-second or --poll-seconds"
+        )
+    return max(30 * poll_seconds, runs / headroom)
+
+
+def _machine() -> dict[str, Any]:
+    import psutil
+
+    cpus = os.cpu_count() or 0
+    memory = psutil.virtual_memory().total
+    model = ""
+    with contextlib.suppress(OSError, StopIteration):
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    return {
+        "cpus": cpus,
+        "cpu_model": model,
+        "memory_bytes": memory,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "summary": f"{cpus} cores, {memory / 2**30:.0f} GiB, Python {platform.python_version()}",
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("resumable-triggers", "apache-airflow", "apache-airflow-providers-databricks", "aiohttp"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (options that differ from the defaults)."""
+    defaults = argparse.ArgumentParser()
+    add_arguments(defaults)
+    words = ["resumable-triggers", "bench"]
+    for name, value in vars(args).items():
+        if name.startswith("_") or name == "command" or value == defaults.get_default(name):
+            continue
+        words.append(f"--{name.replace('_', '-')}")
+        if value is not True:
+            words.append(str(value))
+    return shlex.join(words)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.poll_seconds <= 0:
+        raise SystemExit("bench: --runs must be >= 1 and --poll-seconds > 0")
+    compare_runs = args.compare_runs or args.runs
+    storm_runs = args.runs if args.storm_runs is None else args.storm_runs
+    storm_seconds = args.storm_seconds or 3 * args.poll_seconds + 5
+    lead = args.lead_seconds if args.lead_seconds is not None else 2 * args.poll_seconds
+    workdir = (
+        Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="resumable-triggers-bench-"))
+    )
+    keep = args.workdir is not None
+
+    def phase(implementation: str, mode: str, runs: int) -> dict[str, Any]:
+        spread = args.spread_seconds or default_spread_seconds(
+            runs, args.poll_seconds, args.requests_per_second
+        )
+        settings = PhaseSettings(
+            implementation=implementation,
+            mode=mode,
+            runs=runs,
+            poll_seconds=args.poll_seconds,
+            requests_per_second=args.requests_per_second,
+            lead_seconds=lead,
+            spread_seconds=spread,
+            failure_every=args.failure_every,
+            storm_seconds=storm_seconds,
+            emulator_requests_per_second=args.emulator_requests_per_second,
+            emulator_burst=args.emulator_burst,
+            greenback=args.greenback,
+        )
+        expected = storm_seconds if mode == "storm" else lead + spread + args.poll_seconds
+        print(
+            f"bench: {implementation} {mode}, {runs:,} runs, {args.poll_seconds:g} s interval "
+            f"(~{math.ceil(expected / 60)} min)...",
+            file=sys.stderr,
+            flush=True,
+        )
+        started = time.monotonic()
+        result = run_phase(settings, workdir / f"{implementation}-{mode}-{runs}")
+        print(f"bench:   done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
+        return result
+
+    report: dict[str, Any] = {
+        "bench": {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": _command(args),
+            "machine": _machine(),
+            "versions": _versions(),
+            "settings": {k: v for k, v in vars(args).items() if not k.startswith("_")},
+        }
+    }
+    try:
+        report["ours"] = phase("ours", "main", args.runs)
+        if args.compare:
+            if compare_runs != args.runs:
+                report["ours_at_compare_runs"] = phase("ours", "main", compare_runs)
+            report["provider"] = phase("provider", "main", compare_runs)
+            report["comparison"] = comparison(
+                report.get("ours_at_compare_runs", report["ours"]), report["provider"]
+            )
+        if storm_runs:
+            report["restart_storm"] = {"ours": phase("ours", "storm", storm_runs)}
+            if args.compare:
+                report["restart_storm"]["provider"] = phase(
+                    "provider", "storm", min(storm_runs, compare_runs)
+                )
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report["targets"] = targets(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot:
+        from resumable_triggers._bench._plot import plot
+
+        plot(report, args.plot)
+    print(table(report))
+    print()
+    for target in report["targets"]:
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[target["met"]]
+        note = "" if target["applies"] else "  (not the size the target is stated for)"
+        print(f"{mark} {target['target']}: {target['measured']}{note}")
+    return 1 if any(t["met"] is False and t["applies"] for t in report["targets"]) else 0
