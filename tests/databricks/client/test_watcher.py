@@ -144,6 +144,25 @@ async def test_many_foreign_active_runs_make_the_watcher_ask_per_run(
 
 
 @pytest.mark.asyncio
+async def test_listing_is_tried_again_after_a_few_sweeps_of_asking_per_run(
+    emulator: Emulator, clock: ManualClock, client: DatabricksClient
+) -> None:
+    """Foreign runs come and go: after ``reprobe_every_sweeps`` sweeps of runs/get per run, the
+    watcher probes the listing again (and, with the foreign runs still there, goes back to asking)."""
+    run_ids = await submit(client, 6)
+    clock.advance(DAY)
+    emulator.add_foreign_runs(count=2000, active=True)
+    watcher = RunWatcher(client, settings=WatcherSettings(coalesce_seconds=0.05, reprobe_every_sweeps=2))
+    async with watching(watcher, run_ids, interval_seconds=0.2) as watches:
+        for _ in range(4):
+            await asyncio.gather(*(next_of(w) for w in watches))
+
+    # Sweeps 1 and 3 probe (3 pages each), sweeps 2 and 4 ask per run; every sweep asks for all 6.
+    assert (6, 24) == (requests(emulator, "runs/list"), requests(emulator, "runs/get"))
+    assert 4 == watcher.stats.sweeps
+
+
+@pytest.mark.asyncio
 async def test_unknown_run_raises_run_not_found_once_then_ends(client: DatabricksClient) -> None:
     """A run the workspace does not know (deleted, aged out) is reported as RunNotFound, and then the
     watch ends instead of asking again."""

@@ -293,7 +293,10 @@ class RunWatcher:
             for record in self._runs.values():
                 for watch in record.watches:
                     watch._put(exc)
-            self._task = None
+        finally:
+            # However it ended, the next watch added starts a fresh task.
+            if self._task is asyncio.current_task():
+                self._task = None
 
     async def _sleep_until(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
         alarm = self._alarm = loop.create_future()
@@ -315,7 +318,7 @@ class RunWatcher:
             return
         # Drawn once per sweep: every run polled now is next due a little less than an interval on.
         early = 1.0 - self._rng.uniform(0.0, self.settings.jitter_fraction)
-        budget = self._page_budget(len(due), sweep)
+        budget = self._plan(len(due), sweep)
         if budget:
             self._listing_sweeps += 1
             await self._listing_sweep(start, sweep, budget, early)
@@ -333,17 +336,23 @@ class RunWatcher:
         # Runs due within the coalescing window join this sweep rather than cause another one.
         return record.due <= now + min(self.settings.coalesce_seconds, record.interval / 4)
 
-    def _page_budget(self, due: int, sweep: int) -> int:
+    def _plan(self, due: int, sweep: int) -> int:
         """How many runs/list pages this sweep may read before asking per run instead; 0: don't list.
 
-        Unknown cost: read at most half as many pages as per-run requests would cost, so a listing
-        full of foreign runs never costs more than 1.5x the per-run price. Known and cheaper: list.
+        Known to be cheaper than one runs/get per due run: list. Known to be dearer: ask per run for
+        ``reprobe_every_sweeps`` sweeps, then probe again (foreign runs come and go). Unknown: probe,
+        reading at most half as many pages as per-run requests would cost, so a listing full of
+        foreign runs never costs more than 1.5x the per-run price.
         """
         if due < 2 or sweep < self._get_only_until:
             return 0
-        if self._active_pages is None or sweep == self._get_only_until:
+        if self._active_pages is None:
             return due // 2
-        return due if self._active_pages <= due else 0
+        if self._active_pages > due:
+            self._get_only_until = sweep + self.settings.reprobe_every_sweeps
+            self._active_pages = None
+            return 0
+        return due
 
     async def _listing_sweep(self, start: float, sweep: int, budget: int, early: float) -> None:
         queue: asyncio.Queue[int | None] = asyncio.Queue()
@@ -393,6 +402,7 @@ class RunWatcher:
             if complete:
                 self._active_pages = pages
             else:
+                self._active_pages = None
                 logger.info(
                     "Listing active runs for %s: %d pages did not reach the watched runs; asking for each "
                     "run for the next %d sweeps",
