@@ -9,15 +9,30 @@ from urllib.parse import urlsplit
 
 import psutil
 import pytest
-from databricks.sdk.config import Config
 
-from resumable_triggers.databricks.client import ClientSettings, SdkHeaderProvider, shared_client
+from resumable_triggers.databricks.client import ClientSettings, shared_client
 from resumable_triggers.testing import Emulator, emulator_in_thread
 
 TOKEN = "dapi-emulator-token"
 POLLERS = 500
 POLLS_EACH = 2
 SETTINGS = ClientSettings(requests_per_second=150, burst=20, max_connections=8)
+
+
+class StaticTokenHeaders:
+    """A header provider with a fixed PAT: a fake for tests about sessions and budgets, not auth.
+
+    databricks-sdk's Config keeps its own keep-alive socket to the workspace (from probing
+    /.well-known/databricks-config), which would blur a count of the client's sockets.
+    """
+
+    identity = "static:load-test"
+
+    async def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {TOKEN}"}
+
+    def invalidate(self, rejected: object = None) -> None:
+        """A fixed token cannot be refreshed."""
 
 
 @pytest.fixture
@@ -37,7 +52,7 @@ async def test_500_pollers_share_one_session_and_never_exceed_the_request_budget
     within ``burst + rate * window`` in every one-second window, so a workspace limiter set just
     above the budget never throttles them."""
     emulator, url = realtime_emulator
-    provider = SdkHeaderProvider(lambda: Config(host=url, token=TOKEN), identity="conn:load")
+    provider = StaticTokenHeaders()
     # The workspace allows a bit more than the client budget: network jitter may bunch arrivals.
     emulator.set_rate_limit(
         endpoint=None, requests_per_second=SETTINGS.requests_per_second * 1.2, burst=SETTINGS.burst * 2
