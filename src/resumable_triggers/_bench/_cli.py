@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lead-seconds",
         type=float,
-        help="the first runs end this long after the triggers start (default: 2 intervals)",
+        help="the first runs end this long after the triggers start (default: 3 intervals)",
     )
     parser.add_argument("--failure-every", type=int, default=20, help="every Nth run fails (default: 20)")
     parser.add_argument(
@@ -72,11 +72,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="give every trigger task a greenback portal, as Airflow's triggerer does (~8 KiB each)",
     )
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="gc.freeze() in the trigger process after start-up (Airflow's triggerer does not)",
+    )
     parser.add_argument("--workdir", help="keep logs and raw results here (default: a temporary dir)")
 
 
 def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: float) -> float:
-    """30 intervals (runs last 2 to 32 intervals: 1 to 16 minutes at 30 s, the same at any size),
+    """30 intervals (runs last 3 to 33 intervals: 1.5 to 16.5 minutes at 30 s, the same at any size),
     or longer if listing plus one confirmation per finishing run would not stay within 80 % of the
     budget: runs / spread + runs / (25 * interval) <= 0.8 * budget."""
     headroom = 0.8 * requests_per_second - runs / (PAGE_SIZE * poll_seconds)
@@ -142,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     compare_runs = args.compare_runs or args.runs
     storm_runs = args.runs if args.storm_runs is None else args.storm_runs
     storm_seconds = args.storm_seconds or 3 * args.poll_seconds + 5
-    lead = args.lead_seconds if args.lead_seconds is not None else 2 * args.poll_seconds
+    lead = args.lead_seconds if args.lead_seconds is not None else 3 * args.poll_seconds
     workdir = (
         Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="resumable-triggers-bench-"))
     )
@@ -165,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
             emulator_requests_per_second=args.emulator_requests_per_second,
             emulator_burst=args.emulator_burst,
             greenback=args.greenback,
+            gc_freeze=args.gc_freeze,
         )
         expected = storm_seconds if mode == "storm" else lead + spread + args.poll_seconds
         print(

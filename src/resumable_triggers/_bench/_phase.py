@@ -54,6 +54,7 @@ class PhaseSettings:
     emulator_requests_per_second: float
     emulator_burst: int
     greenback: bool
+    gc_freeze: bool = False
 
 
 def run_phase(settings: PhaseSettings, workdir: Path) -> dict[str, Any]:
@@ -78,11 +79,15 @@ def run_phase(settings: PhaseSettings, workdir: Path) -> dict[str, Any]:
             poll_seconds=settings.poll_seconds,
             requests_per_second=settings.requests_per_second,
             deadline_seconds=deadline,
+            # From the second interval (start-up done) to just before the first run ends.
+            steady_from_seconds=settings.poll_seconds,
+            steady_until_seconds=0.0 if storm else settings.lead_seconds - 1.0,
             storm_seconds=settings.storm_seconds,
             greenback=settings.greenback,
             log_file=str(workdir / "triggers.log.jsonl"),
             result=str(workdir / "worker-result.json"),
             warmup_run_id=warmup_run_id,
+            gc_freeze=settings.gc_freeze,
         )
         with _Worker(worker_settings, emulator.url, emulator.token, workdir) as worker:
             go_at = time.time() + PREPARE_SECONDS + settings.runs / 2000
@@ -244,6 +249,7 @@ def _series(samples: Samples) -> dict[str, list[float]]:
 def _common(settings: PhaseSettings, result: dict[str, Any], samples: Samples) -> dict[str, Any]:
     wall = result["ended_at"] - result["started_at"]
     peak = max(result["max_rss_bytes"], *samples.rss_bytes) if samples.rss_bytes else result["max_rss_bytes"]
+    steady_cpu, steady_wall = result["steady_cpu_seconds"], result["steady_wall_seconds"]
     return {
         "implementation": settings.implementation,
         "runs": settings.runs,
@@ -251,6 +257,11 @@ def _common(settings: PhaseSettings, result: dict[str, Any], samples: Samples) -
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(result["cpu_seconds"], 3),
         "cpu_core_fraction": round(result["cpu_seconds"] / wall, 4) if wall > 0 else None,
+        # While every run is watched and none finishes: what watching alone costs, per run-interval.
+        "steady_cpu_core_fraction": None if not steady_wall else round(steady_cpu / steady_wall, 5),
+        "steady_cpu_ms_per_run_interval": None
+        if not steady_wall
+        else round(1000 * steady_cpu / (settings.runs * steady_wall / settings.poll_seconds), 4),
         "rss_baseline_bytes": result["baseline_rss_bytes"],
         "rss_peak_bytes": peak,
         "rss_bytes_per_run": round((peak - result["baseline_rss_bytes"]) / settings.runs),
@@ -259,6 +270,7 @@ def _common(settings: PhaseSettings, result: dict[str, Any], samples: Samples) -
         "loop_lag_by_second": result["loop_lag_by_second"],
         "gc_pause_max_seconds": [round(p, 4) for p in result["gc_pause_max_seconds"]],
         "greenback_portal": settings.greenback,
+        "gc_freeze": settings.gc_freeze,
     }
 
 

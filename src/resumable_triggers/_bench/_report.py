@@ -18,6 +18,7 @@ def comparison(ours: dict[str, Any], provider: dict[str, Any]) -> dict[str, Any]
     return {
         "runs": provider["runs"],
         "cpu_seconds": _ratio(provider["cpu_seconds"], ours["cpu_seconds"]),
+        "steady_cpu": _ratio(provider["steady_cpu_core_fraction"], ours["steady_cpu_core_fraction"]),
         "rss_bytes_per_run": _ratio(provider["rss_bytes_per_run"], ours["rss_bytes_per_run"]),
         "connections_peak": _ratio(provider["connections_peak"], ours["connections_peak"]),
         "requests_per_run_interval": _ratio(
@@ -63,6 +64,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         applies = ratios["runs"] >= 1000
         for key, text, needed in (
             ("cpu_seconds", "CPU vs provider", 5),
+            ("steady_cpu", "CPU while only watching (no run starting or ending) vs provider", 5),
             ("rss_bytes_per_run", "memory vs provider", 5),
             ("connections_peak", "connections vs provider", 10),
         ):
@@ -128,6 +130,7 @@ def table(report: dict[str, Any]) -> str:
             "CPU seconds (share of one core)",
             lambda m: f"{_fmt(m['cpu_seconds'])} ({m['cpu_core_fraction']:.1%})",
         ),
+        ("CPU while only watching, ms per run-interval", lambda m: _fmt(m["steady_cpu_ms_per_run_interval"])),
         ("RSS per watched run", lambda m: _fmt(m["rss_bytes_per_run"] / KIB, " KiB")),
         ("peak TCP connections", lambda m: _fmt(m["connections_peak"])),
         ("requests per run per interval", lambda m: _fmt(m["requests_per_run_interval"])),

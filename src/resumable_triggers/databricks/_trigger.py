@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -168,10 +169,17 @@ class DatabricksRunTrigger(ResumableJobTrigger):
 async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
     """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
     workspace = await aworkspace_for(args.databricks_conn_id)
-    # One request may not retry for longer than the whole watch is allowed to go without an answer.
-    settings = ClientSettings(
-        requests_per_second=args.requests_per_second,
-        retry_budget_seconds=min(ClientSettings().retry_budget_seconds, args.error_budget_seconds),
-    )
+    settings = _settings(args.requests_per_second, args.error_budget_seconds)
     async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
         yield client
+
+
+@functools.lru_cache(maxsize=64)
+def _settings(requests_per_second: float, error_budget_seconds: float) -> ClientSettings:
+    # Cached: every trigger leases twice (watch, event), and ten thousand triggers share a handful
+    # of argument combinations. One request may not retry for longer than the whole watch is
+    # allowed to go without an answer.
+    return ClientSettings(
+        requests_per_second=requests_per_second,
+        retry_budget_seconds=min(ClientSettings().retry_budget_seconds, error_budget_seconds),
+    )

@@ -17,6 +17,12 @@ the client, so the workspace's shared ``RequestBudget`` paces the lot::
 Iterating raises what the request about this run raised (``RunNotFound``, ``DatabricksError``...), so
 a caller's own error budget decides what to wait out. The watcher never blocks the loop: a sweep is
 one task, pages are parsed 25 runs at a time, and confirmations run concurrently while it pages.
+
+Sharing: two watches of one run (an old trigger draining while a retry's starts) share one record,
+and so one poll, and both see every snapshot. Watches with different intervals share the watcher:
+each run is due on its own interval, and a listing sweep serves every run it lists, due or not. A
+new watch waits at most ``coalesce_seconds`` (a restart's ten thousand share the first sweep). The
+sweeping task ends with the last watch, or with the loop: at shutdown it is cancelled like any task.
 """
 
 from __future__ import annotations
