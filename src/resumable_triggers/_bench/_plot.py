@@ -11,6 +11,19 @@ def _tidy(ax: Any) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def _run_ends_in_intervals(report: dict[str, Any]) -> tuple[float, float]:
+    """When the big run's first and last runs end, in intervals after the start, from its settings."""
+    from resumable_triggers._bench._cli import default_spread_seconds
+
+    settings, ours = report["bench"]["settings"], report["ours"]
+    poll = ours["poll_seconds"]
+    lead = settings["lead_seconds"] if settings["lead_seconds"] is not None else 3 * poll
+    spread = settings["spread_seconds"] or default_spread_seconds(
+        ours["runs"], poll, settings["requests_per_second"]
+    )
+    return lead / poll, (lead + spread) / poll
+
+
 def plot(report: dict[str, Any], path: str) -> None:
     import matplotlib
 
@@ -61,8 +74,11 @@ def plot(report: dict[str, Any], path: str) -> None:
         _tidy(ax)
 
     # Row 2: requests sent while the runs finish, and how soon each finish was noticed.
+    first, last = _run_ends_in_intervals(report)
     middle.suptitle(
-        "While the runs finish (each run ends at a planned time between 2 and 32 intervals)", fontsize=12
+        f"While the runs finish (the {ours['runs']:,} runs end at staggered times, "
+        f"{first:g} to {last:.3g} intervals after the triggers start)",
+        fontsize=12,
     )
     left, right = middle.subplots(1, 2)
     curves = [(f"ours ({ours['runs']:,} runs)", ours, OURS, "-")]
@@ -124,7 +140,7 @@ def plot(report: dict[str, Any], path: str) -> None:
             # The provider's bursts are an order of magnitude above everything else.
             left.set_yscale("log")
             left.set_ylim(bottom=1)
-            left.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         left.set(
             title=(
                 f"ours: {storm['responses_429']} x HTTP 429, every run polled within "
