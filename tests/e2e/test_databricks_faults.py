@@ -320,3 +320,25 @@ def test_emulator_crash_and_restart_mid_run_is_survived(dbx: DatabricksE2E) -> N
     # Counters restarted with the emulator: 0 runs created since, so nothing was submitted again.
     assert ("success", 1, ["SUCCESS"], 0, []) == outcome.summary()
     assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/submit", 0))
+
+
+@pytest.mark.timeout(300)
+def test_triggerer_without_greenback_portal_runs_the_trigger(dbx: DatabricksE2E) -> None:
+    """A triggerer started with ``AIRFLOW_DISABLE_GREENBACK_PORTAL=true`` (it saves ~7 KiB per trigger,
+    see docs/performance.md) runs our trigger: it reads its connection and polls through async APIs
+    only, so the task defers and succeeds on its one run, where a sync SDK call would have failed it."""
+    dbx.airflow.restart("triggerer", env={"AIRFLOW_DISABLE_GREENBACK_PORTAL": "true"})
+    try:
+        triggerer = psutil.Process(dbx.airflow.pids()["triggerer"])
+        assert "true" == triggerer.environ().get("AIRFLOW_DISABLE_GREENBACK_PORTAL")
+        dag_run = dbx.start(DEFERRED)
+        dag_run.wait_for_deferred_and_watched()
+        [run] = dag_run.runs()
+        dag_run.finish_run(run["run_id"])
+        dag_run.wait_for_state("success")
+
+        outcome = dag_run.outcome()
+        assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
+        assert run["run_id"] == outcome.xcom_run_id
+    finally:
+        dbx.airflow.restart("triggerer")

@@ -278,7 +278,9 @@ class AirflowDeployment(AirflowRestClient):
         if left:
             raise WaitTimeoutError(f"{component} processes to exit after {sig.name}", timeout_seconds, left)
 
-    def restart(self, component: str, *, grace_seconds: float = 15.0) -> None:
+    def restart(
+        self, component: str, *, grace_seconds: float = 15.0, env: Mapping[str, str] | None = None
+    ) -> None:
         """(Re)start a component and wait until its new incarnation is ready.
 
         A running main process is stopped first (SIGTERM, then SIGKILL after ``grace_seconds``; a
@@ -286,6 +288,9 @@ class AirflowDeployment(AirflowRestClient):
         are SIGKILLed: serve-logs holding its port, idle LocalExecutor workers, trigger runners, DAG
         parsers. Running tasks (supervisors and task processes) are left alone: what happens to them is
         the test's business.
+
+        ``env``: extra environment variables for this incarnation only, on top of the deployment's
+        (e.g. a triggerer with ``AIRFLOW_DISABLE_GREENBACK_PORTAL``); the next restart drops them.
         """
         main = self._main(component)
         if main.popen.poll() is None:
@@ -297,7 +302,7 @@ class AirflowDeployment(AirflowRestClient):
         left = self._tracker.kill_all(stale)
         if left:
             raise DeploymentError(f"leftovers of {component} survived SIGKILL: {left}")
-        self._launch(component)
+        self._launch(component, env)
         self._wait_ready([component])
 
     def ensure_running(self) -> list[str]:
@@ -443,14 +448,14 @@ class AirflowDeployment(AirflowRestClient):
         if result.returncode != 0:
             raise ComponentExitedError("db migrate", result.returncode, self.log_tail("db-migrate"))
 
-    def _launch(self, component: str) -> None:
+    def _launch(self, component: str, env: Mapping[str, str] | None = None) -> None:
         launched_at = dt.datetime.now(dt.timezone.utc)
         with self.component_log(component).open("ab") as out:
             out.write(f"\n===== airflow {component} started {launched_at.isoformat()} =====\n".encode())
             out.flush()
             popen = subprocess.Popen(
                 [sys.executable, "-m", "airflow", component],
-                env=self._env,
+                env={**self._env, **env} if env else self._env,
                 cwd=self.home,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
