@@ -135,7 +135,10 @@ def plot(report: dict[str, Any], path: str) -> None:
                 other["requests_per_second"],
                 color=PROVIDER,
                 lw=1,
-                label=f"provider ({other['runs']:,}): {other['responses_429']:,} x HTTP 429",
+                label=(
+                    f"provider ({other['runs']:,}): {other['responses_429']:,} x HTTP 429, "
+                    f"{other['errors']:,} triggers failed"
+                ),
             )
             # The provider's bursts are an order of magnitude above everything else.
             left.set_yscale("log")

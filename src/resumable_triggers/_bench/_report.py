@@ -157,6 +157,7 @@ def table(report: dict[str, Any]) -> str:
             ("worst window / budget", lambda s: _fmt(s["max_window_to_budget_ratio"])),
             ("most requests above the budget in any window", lambda s: _fmt(s["max_excess_requests"])),
             ("429s received", lambda s: _fmt(s["responses_429"])),
+            ("triggers that failed (gave up)", lambda s: _fmt(s["errors"])),
             ("runs polled", lambda s: _fmt(s["runs_polled"])),
             (
                 "first poll p50 / max",
