@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from resumable_triggers._bench._sampler import Sampler, Samples
 from resumable_triggers._bench._worker import WorkerSettings
-from resumable_triggers._bench._workload import RunPlan, submit_runs
+from resumable_triggers._bench._workload import SETUP_ENDPOINT, RunPlan, submit_runs
 from resumable_triggers.databricks.client import ClientSettings
 from resumable_triggers.testing import EmulatorControl, EmulatorProcess, airflow_connection
 
@@ -219,7 +219,7 @@ def _requests(before: Any, after: Any) -> dict[str, int]:
     return {
         endpoint: count - before.requests_by_endpoint.get(endpoint, 0)
         for endpoint, count in after.requests_by_endpoint.items()
-        if endpoint != "runs/submit" and count - before.requests_by_endpoint.get(endpoint, 0)
+        if endpoint != SETUP_ENDPOINT and count - before.requests_by_endpoint.get(endpoint, 0)
     }
 
 
@@ -341,7 +341,7 @@ def _storm_metrics(
     run_ids: list[int],
 ) -> dict[str, Any]:
     started = result["started_at"]
-    times = sorted(r.time - started for r in records if r.endpoint != "runs/submit")
+    times = sorted(r.time - started for r in records if r.endpoint != SETUP_ENDPOINT)
     seconds = math.ceil(settings.storm_seconds)
     per_second = [0] * seconds
     for t in times:

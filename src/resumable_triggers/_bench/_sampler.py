@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from resumable_triggers._bench._workload import SETUP_ENDPOINT
 from resumable_triggers.testing import EmulatorControl
 
 
@@ -70,6 +71,6 @@ class Sampler:
             s.rss_bytes.append(rss)
             s.connections.append(connections)
             s.requests.append(
-                sum(n for endpoint, n in counters.requests_by_endpoint.items() if endpoint != "runs/submit")
+                sum(n for endpoint, n in counters.requests_by_endpoint.items() if endpoint != SETUP_ENDPOINT)
             )
             self._stop.wait(self._every)

@@ -53,6 +53,10 @@ class RunPlan:
         )
 
 
+# The orchestrator's own requests, made before the triggers start: never counted as theirs.
+SETUP_ENDPOINT = "runs/submit"
+
+
 async def submit_runs(url: str, token: str, plan: RunPlan) -> list[int]:
     """Submit one run per planned end, as fast as the emulator takes them; their run ids in order."""
     headers: HeaderProvider = StaticToken(token)

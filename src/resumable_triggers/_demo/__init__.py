@@ -2,7 +2,7 @@
 
 Starts the Databricks emulator and an Airflow 3.3 deployment (api-server, scheduler, dag-processor,
 triggerer; SQLite, LocalExecutor, a temporary home, 127.0.0.1 only), runs the example DAG
-(``dags/example_databricks.py``, the same file as ``examples/dags/example_databricks.py``) and strikes
+(``dags/example_databricks.py``; ``examples/dags/example_databricks.py`` links to it) and strikes
 it: a worker SIGKILLed right after submit, a SIGTERM checkpoint, a triggerer SIGKILLed mid-poll. A
 live timeline shows what happened, the tasks' and runs' states and the submissions so far; a summary
 table and the invariants follow. Exit status 0 when every invariant held, 1 when one did not or the
