@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.resume._decision import JobPhase, JobStatus
 from resumable_triggers.resume._record import ExternalId
 
@@ -100,9 +101,13 @@ class ResumableJobTrigger(BaseTrigger):
     # Errors worth waiting out (network trouble, throttling, a flaky remote); anything else fails fast.
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, asyncio.TimeoutError)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep, **kwargs: Any) -> None:
+        """``kwargs`` are the stored trigger kwargs (``Args``); ``clock`` and ``sleep`` are test seams,
+        never serialized: Airflow rebuilds the trigger from ``kwargs`` alone."""
         super().__init__()
         self.args = self.Args(**kwargs)
+        self._clock = clock
+        self._sleep = sleep
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return self.classpath, dataclasses.asdict(self.args)
@@ -130,12 +135,12 @@ class ResumableJobTrigger(BaseTrigger):
 
     async def _watch(self) -> JobEvent:
         last_state: str | None = None
-        last_success = time.monotonic()
+        last_success = self._clock()
         failures = 0
         while True:
             try:
                 async for status in self.observe():
-                    last_success, failures = time.monotonic(), 0
+                    last_success, failures = self._clock(), 0
                     if status.state != last_state:
                         log.info(
                             "job %s is %s%s", self.args.external_id, status.state, _url_suffix(status.url)
@@ -145,7 +150,7 @@ class ResumableJobTrigger(BaseTrigger):
                         return await self.terminal_event(status)
             except self.transient_errors as exc:
                 failures += 1
-                spent = time.monotonic() - last_success
+                spent = self._clock() - last_success
                 if spent >= self.args.error_budget_seconds:
                     log.error(
                         "giving up watching job %s after %.0f s without a successful poll: %s",
@@ -163,7 +168,7 @@ class ResumableJobTrigger(BaseTrigger):
                 log.warning(
                     "polling job %s failed (%s); retrying in %.0f s", self.args.external_id, exc, delay
                 )
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
     async def on_kill(self) -> None:
         # Airflow calls this only when a user acts on the deferred task (mark failed/success, clear),

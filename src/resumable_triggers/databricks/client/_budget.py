@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+
+from resumable_triggers._clock import Clock, Sleep
 
 __all__ = ["Clock", "RequestBudget", "Sleep"]
-
-Clock = Callable[[], float]
-"""Monotonic seconds; ``time.monotonic`` unless a test injects a fake."""
-Sleep = Callable[[float], Awaitable[None]]
-"""Awaitable sleep in seconds; ``asyncio.sleep`` unless a test injects a fake."""
 
 
 class RequestBudget:
