@@ -12,6 +12,7 @@ import pytest_asyncio
 from resumable_triggers.databricks import DatabricksRunTrigger, RunEvent
 from resumable_triggers.databricks.client import DatabricksClient, SdkHeaderProvider
 from resumable_triggers.resume import EventOutcome
+from resumable_triggers.resume._kill import TaskView, WatchMarker
 from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock
 from resumable_triggers.testing._pytest_plugin import airflow_connection
 
@@ -136,20 +137,139 @@ async def test_exhausted_error_budget_hands_the_task_back_with_a_watch_error(wor
     assert "RUNNING" != workspace.emulator.get_run(run_id)["state"].get("result_state")
 
 
+class VirtualTime:
+    """A clock and a sleep for the trigger that advance together, without waiting."""
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(start=0.0)
+        self.slept = 0.0
+
+    async def sleep(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.slept += seconds
+        await asyncio.sleep(0)
+
+
+class SeenByAirflow(DatabricksRunTrigger):
+    """The trigger with Airflow's view of its task replaced by a script: one view per look, the last
+    one repeating (a view that is an exception is raised, as an unreachable supervisor would)."""
+
+    def __init__(self, views: list[TaskView | Exception], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.views = views
+        self.looks = 0
+
+    async def read_task_view(self) -> TaskView:
+        view = self.views[min(self.looks, len(self.views) - 1)]
+        self.looks += 1
+        if isinstance(view, Exception):
+            raise view
+        return view
+
+
+def killed(
+    run_id: int, *views: TaskView | Exception, time: VirtualTime | None = None, **kwargs: Any
+) -> SeenByAirflow:
+    time = time or VirtualTime()
+    return SeenByAirflow(
+        list(views),
+        external_id=run_id,
+        poll_interval_seconds=0.05,
+        clock=time.clock,
+        sleep=time.sleep,
+        **kwargs,
+    )
+
+
+def deferred_on(run_id: int, try_number: int = 1) -> TaskView:
+    return TaskView(state="deferred", marker=WatchMarker(try_number=try_number, external_id=run_id))
+
+
+def cancels(workspace: Workspace) -> int:
+    return workspace.emulator.counters().requests_by_endpoint.get("runs/cancel", 0)
+
+
 @pytest.mark.asyncio
-async def test_user_kill_cancels_the_run_when_cancel_on_kill(workspace: Workspace) -> None:
-    """on_kill (a user marked the deferred task failed or cleared it) cancels the run."""
+async def test_user_marks_deferred_task_failed_cancels_the_run(workspace: Workspace) -> None:
+    """on_kill with the task marked failed by a user cancels the still-running run."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
-    await trigger_for(run_id).on_kill()
-    assert 1 == workspace.emulator.counters().requests_by_endpoint.get("runs/cancel", 0)
+    await killed(run_id, TaskView(state="failed", marker=None)).on_kill()
+    assert 1 == cancels(workspace)
+
+
+@pytest.mark.asyncio
+async def test_trigger_reassigned_to_another_triggerer_cancels_nothing(workspace: Workspace) -> None:
+    """Airflow's on_kill on a stale triggerer whose trigger went to another one (apache/airflow#73454):
+    the task is still deferred on this run, so the run keeps running and no cancel is sent."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    await killed(run_id, deferred_on(run_id)).on_kill()
+    run = workspace.emulator.get_run(run_id)
+    assert (0, True) == (cancels(workspace), run["state"]["life_cycle_state"] in ("PENDING", "RUNNING"))
 
 
 @pytest.mark.asyncio
 async def test_user_kill_leaves_the_run_alone_without_cancel_on_kill(workspace: Workspace) -> None:
     """With cancel_on_kill=False a user's kill never touches the run."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
-    await trigger_for(run_id, cancel_on_kill=False).on_kill()
-    assert 0 == workspace.emulator.counters().requests_by_endpoint.get("runs/cancel", 0)
+    await killed(run_id, TaskView(state="failed", marker=None), cancel_on_kill=False).on_kill()
+    assert 0 == cancels(workspace)
+
+
+@pytest.mark.asyncio
+async def test_clear_seen_while_the_next_try_starts_cancels_once_it_defers_on_a_new_run(
+    workspace: Workspace,
+) -> None:
+    """A user cleared the deferred task; on_kill first sees the next try being scheduled and starting
+    (undecided), then deferred on the run it submitted: the old run is cancelled, after looking again."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    trigger = killed(
+        run_id,
+        TaskView(state="queued", marker=WatchMarker(try_number=1, external_id=run_id)),
+        TaskView(state="running", marker=None),
+        deferred_on(run_id + 1000, try_number=2),
+    )
+    await trigger.on_kill()
+    assert (1, 3) == (cancels(workspace), trigger.looks)
+
+
+@pytest.mark.asyncio
+async def test_task_that_never_settles_keeps_the_run_and_logs_an_error_naming_it(
+    workspace: Workspace, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The task stays between steps (or Airflow cannot be read) for the whole on_kill budget: the
+    run keeps running, and an error names the run and its page, all within two thirds of Airflow's
+    on_kill_timeout of (virtual) time."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    time = VirtualTime()
+    await killed(run_id, TaskView(state="running", marker=None), ConnectionError("gone"), time=time).on_kill()
+    [error] = [r for r in caplog.records if r.levelname == "ERROR"]
+    url = workspace.emulator.get_run(run_id)["run_page_url"]
+    assert (0, True, True) == (
+        cancels(workspace),
+        str(run_id) in error.getMessage(),
+        url in error.getMessage(),
+    )
+    assert 20.0 == time.slept
+
+
+@pytest.mark.asyncio
+async def test_kill_after_the_run_finished_sends_no_cancel(workspace: Workspace) -> None:
+    """The other triggerer already saw the run end and the task finished: nothing is cancelled."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    workspace.emulator.finish_run(run_id)
+    await killed(run_id, TaskView(state="success", marker=None)).on_kill()
+    assert 0 == cancels(workspace)
+
+
+@pytest.mark.asyncio
+async def test_trigger_outside_a_triggerer_cannot_read_its_task_and_cancels_nothing(
+    workspace: Workspace,
+) -> None:
+    """Without a task instance (not in a triggerer) the task's state is unknowable: no cancel."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    time = VirtualTime()
+    await DatabricksRunTrigger(external_id=run_id, clock=time.clock, sleep=time.sleep).on_kill()
+    assert 0 == cancels(workspace)
 
 
 @pytest.mark.asyncio

@@ -16,8 +16,8 @@ from airflow.sdk import BaseOperatorLink
 
 from resumable_triggers.databricks import _spec
 from resumable_triggers.databricks._connection import Workspace, workspace_for
-from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, run_event, run_status
-from resumable_triggers.databricks.client import DatabricksClient, RunNotFound
+from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, read_status, run_event
+from resumable_triggers.databricks.client import DatabricksClient
 from resumable_triggers.resume import (
     ExternalId,
     JobEvent,
@@ -117,17 +117,16 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
 
     async def job_status(self, external_id: ExternalId) -> JobStatus:
         async with self._client() as client:
-            try:
-                return run_status(await client.get_run(int(external_id)))
-            except RunNotFound as exc:
-                return JobStatus(JobPhase.GONE, "GONE", str(exc))
+            return await read_status(client, int(external_id))
 
     async def cancel_job(self, external_id: ExternalId) -> None:
         async with self._client() as client:
             await client.cancel_run(int(external_id))
 
     def job_trigger(self, external_id: ExternalId) -> DatabricksRunTrigger:
-        extra = {} if self.requests_per_second is None else {"requests_per_second": self.requests_per_second}
+        extra: dict[str, Any] = (
+            {} if self.requests_per_second is None else {"requests_per_second": self.requests_per_second}
+        )
         return DatabricksRunTrigger(
             external_id=int(external_id),
             databricks_conn_id=self.databricks_conn_id,

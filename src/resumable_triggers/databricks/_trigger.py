@@ -70,6 +70,14 @@ def run_status(run: Run) -> JobStatus:
     return JobStatus(phase, f"{state.life_cycle_state.value}/{result}", state.state_message, run.run_page_url)
 
 
+async def read_status(client: DatabricksClient, run_id: int) -> JobStatus:
+    """One ``runs/get``, as a status; a run the workspace no longer knows is GONE."""
+    try:
+        return run_status(await client.get_run(run_id))
+    except RunNotFound as exc:
+        return JobStatus(JobPhase.GONE, "GONE", str(exc))
+
+
 async def run_event(client: DatabricksClient, run: Run, status: JobStatus) -> RunEvent:
     """The event for a finished run; failed runs carry each failed task's error from get-output."""
     failures: tuple[TaskFailure, ...] = ()
@@ -111,7 +119,8 @@ class DatabricksRunTrigger(ResumableJobTrigger):
     Every instance in a triggerer shares one HTTP session and one request budget per workspace, so a
     restart with thousands of deferred tasks cannot flood the workspace. Transient errors and
     throttling are absorbed within ``error_budget_seconds``; a user's kill cancels the run when
-    ``cancel_on_kill``; triggerer shutdowns and restarts never do.
+    ``cancel_on_kill``; triggerer shutdowns, restarts and reassignments to another triggerer never
+    do (see ``resumable_triggers.resume._kill``).
     """
 
     Args = DatabricksRunArgs
@@ -159,6 +168,15 @@ class DatabricksRunTrigger(ResumableJobTrigger):
             )
         async with self._client() as client:
             return await run_event(client, run, status)
+
+    async def status(self) -> JobStatus:
+        async with self._client() as client:
+            status = await read_status(client, int(self._args.external_id))
+        return dataclasses.replace(status, url=status.url or self._args.run_page_url)
+
+    @property
+    def job_url(self) -> str | None:
+        return self._args.run_page_url
 
     async def cancel(self) -> None:
         async with self._client() as client:

@@ -29,6 +29,7 @@ from resumable_triggers.resume._decision import (
     plan_after_status,
     plan_start,
 )
+from resumable_triggers.resume._kill import WATCH_MARKER_KEY, WatchMarker, stopped_by_user
 from resumable_triggers.resume._record import (
     CorruptRecord,
     ExternalId,
@@ -263,7 +264,7 @@ class ResumableDeferrableOperator(BaseOperator):
                     status = self._call(self.job_status(external_id))
                 self._announce(context, external_id, status)
                 if self.deferrable:
-                    self._defer(external_id)
+                    self._defer(context, external_id)
                 return self._poll_in_worker(context, record, status)
             except SigtermReceived:
                 return self._on_sigterm(context, external_id)
@@ -298,23 +299,37 @@ class ResumableDeferrableOperator(BaseOperator):
     def _event_from_status(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
         return self._call(self.job_event(external_id, status))
 
-    def _defer(self, external_id: ExternalId) -> None:
+    def _defer(self, context: Context, external_id: ExternalId) -> None:
+        # The marker tells a trigger's on_kill which job the latest deferral watches (see ``_kill``);
+        # pushed even with do_xcom_push=False, since it is bookkeeping, not a result.
+        marker = WatchMarker(try_number=context["ti"].try_number, external_id=external_id)
+        with self._guard.supervisor_call():
+            context["ti"].xcom_push(key=WATCH_MARKER_KEY, value=marker.to_xcom())
         self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")
 
     def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
-        if self._killed_by_user(context):
+        state = self._state_seen_by_api_server(context)
+        if stopped_by_user(state):
             if self.cancel_on_kill:
-                self.log.warning("task was stopped by a user; cancelling job %s", external_id)
+                self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)
                 self._call(self.cancel_job(external_id))
                 raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
             raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
+        if state not in (None, "running"):
+            # The scheduler gave this try up (a frozen worker, lost heartbeats) and the task moved on:
+            # a newer try may already watch this very job, so neither cancel it nor defer on it.
+            raise AirflowException(
+                f"this try is no longer current (the task is {state}); job {external_id} keeps running"
+            )
         self.log.info("worker is shutting down: checkpointing job %s, which keeps running", external_id)
         if AirflowTaskCheckpointed is not None:
             raise AirflowTaskCheckpointed(checkpoint_data={self.external_id_xcom_key: external_id})
-        self._defer(external_id)
+        self._defer(context, external_id)
 
-    def _killed_by_user(self, context: Context) -> bool:
-        """Ask the API server how it sees this task: still running means the worker is shutting down."""
+    def _state_seen_by_api_server(self, context: Context) -> str | None:
+        """How the API server sees this task after a SIGTERM: ``running`` means a worker shutdown.
+
+        An unreadable state counts as ``running``: any doubt must not cancel a healthy job."""
         ti = context["ti"]
         key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
         try:
@@ -322,9 +337,9 @@ class ResumableDeferrableOperator(BaseOperator):
             state = states.get(ti.run_id, {}).get(key)
         except Exception as exc:  # noqa: BLE001 - any doubt must not cancel a healthy job
             self.log.warning("could not read the task's state (%s); treating SIGTERM as a shutdown", exc)
-            return False
+            return "running"
         self.log.info("API server sees this task as %s", state)
-        return state not in (None, "running")
+        return None if state is None else str(state)
 
     # -- supervisor calls: always through the guard ----------------------------------------------------
 

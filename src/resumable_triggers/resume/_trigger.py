@@ -18,13 +18,25 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
+from airflow.sdk import conf
+from airflow.sdk.observability import stats
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.resume._decision import JobPhase, JobStatus
+from resumable_triggers.resume._kill import (
+    WATCH_MARKER_KEY,
+    KillVerdict,
+    TaskView,
+    WatchMarker,
+    kill_verdict,
+)
 from resumable_triggers.resume._record import ExternalId
 
 log = logging.getLogger(__name__)
+
+# Airflow abandons on_kill after this long (``asyncio.wait_for`` in the triggerer's run_trigger).
+_ON_KILL_TIMEOUT_SECONDS = conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0)
 
 
 class EventOutcome(str, enum.Enum):
@@ -170,17 +182,100 @@ class ResumableJobTrigger(BaseTrigger):
                 )
                 await self._sleep(delay)
 
+    async def status(self) -> JobStatus:
+        """One fresh observation of the job (``on_kill`` reads it before deciding anything).
+
+        By default the first status ``observe()`` yields; a subclass with a cheaper one-shot read
+        overrides this."""
+        updates = self.observe()
+        try:
+            return await anext(aiter(updates))
+        finally:
+            await updates.aclose()  # type: ignore[attr-defined]
+
+    async def read_task_view(self) -> TaskView:
+        """How Airflow sees this trigger's task now, through the triggerer's supervisor."""
+        return await airflow_task_view(self.task_instance)
+
     async def on_kill(self) -> None:
-        # Airflow calls this only when a user acts on the deferred task (mark failed/success, clear),
-        # never on triggerer shutdown or restart: so cancelling here cannot kill a healthy run.
+        """Cancel the job only when a user stopped the task, decided from facts (see ``_kill``).
+
+        Airflow 3.3 calls this for user actions *and* for triggers reassigned to another triggerer,
+        so its message proves nothing. The decision looks again while a try is starting or resuming,
+        for at most two thirds of ``[triggerer] on_kill_timeout`` (the rest is left for the cancel
+        itself); when it never settles the job keeps running and an error names it.
+        """
+        external_id = self.args.external_id
         if not self.args.cancel_on_kill:
-            log.info(
-                "task was stopped by a user; leaving job %s running (cancel_on_kill=False)",
-                self.args.external_id,
-            )
+            log.info("task was acted on; leaving job %s running (cancel_on_kill=False)", external_id)
             return
-        log.info("task was stopped by a user; cancelling job %s", self.args.external_id)
-        await self.cancel()
+        deadline = self._clock() + _ON_KILL_TIMEOUT_SECONDS * 2 / 3
+        job_active: bool | None = None
+        url = self.job_url
+        try:
+            status = await self.status()
+            job_active, url = status.phase is JobPhase.ACTIVE, status.url or url
+        except self.transient_errors as exc:
+            log.warning("could not read the status of job %s before deciding to cancel: %s", external_id, exc)
+        while True:
+            try:
+                view: TaskView | None = await self.read_task_view()
+            except Exception as exc:  # noqa: BLE001 - any doubt must keep a healthy job running
+                log.warning("could not read the task's state: %s", exc)
+                view = None
+            verdict = kill_verdict(external_id=external_id, job_active=job_active, view=view)
+            if verdict.kind is not KillVerdict.LOOK_AGAIN or self._clock() >= deadline:
+                break
+            await self._sleep(1.0)
+        stats.incr("resumable_job.on_kill", tags={"verdict": verdict.kind.value})
+        if verdict.kind is KillVerdict.CANCEL:
+            log.info("cancelling job %s: %s", external_id, verdict.reason)
+            await self.cancel()
+        elif verdict.kind is KillVerdict.KEEP:
+            log.info("not cancelling job %s, which keeps running: %s", external_id, verdict.reason)
+        else:
+            log.error(
+                "not cancelling job %s%s although Airflow asked to: %s. If a user stopped the task, "
+                "cancel the job by hand.",
+                external_id,
+                _url_suffix(url),
+                verdict.reason,
+            )
+
+    @property
+    def job_url(self) -> str | None:
+        """The job's page, when the kwargs know it (for log lines written before any status read)."""
+        return None
+
+
+async def airflow_task_view(ti: Any) -> TaskView:
+    """The current state and watch marker of trigger's task instance, read through the triggerer.
+
+    ``get_task_states`` is a sync call into the supervisor: run in a thread, it needs no greenback
+    portal (a triggerer may run without one). The marker is read with the SDK's async XCom call.
+    """
+    from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+    from airflow.sdk.execution_time.xcom import XCom
+
+    if ti is None:
+        raise RuntimeError("the trigger has no task instance (it does not run in a triggerer)")
+    map_index = ti.map_index if ti.map_index is not None else -1
+    states = await asyncio.to_thread(
+        RuntimeTaskInstance.get_task_states,
+        dag_id=ti.dag_id,
+        task_ids=[ti.task_id],
+        run_ids=[ti.run_id],
+        map_index=map_index,
+    )
+    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    run_states = states.get(ti.run_id, {})
+    if key not in run_states:
+        raise LookupError(f"Airflow knows no task instance {ti.dag_id}/{ti.run_id}/{key}")
+    marker = await XCom.aget_one(
+        key=WATCH_MARKER_KEY, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=map_index
+    )
+    state = run_states[key]
+    return TaskView(state=None if state is None else str(state), marker=WatchMarker.from_xcom(marker))
 
 
 def _url_suffix(url: str | None) -> str:
