@@ -337,3 +337,27 @@ def test_manual_clock_is_exported_for_virtual_time_tests() -> None:
     clock = ManualClock(start=100.0)
     clock.advance(5)
     assert 105.0 == clock()
+
+
+def test_workspace_share_splits_the_request_budget_between_triggerers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``[resumable_triggers] workspace_share = 0.5`` (two triggerers), each triggerer paces its
+    triggers at half the workspace's allowance, with half the burst."""
+    from resumable_triggers.databricks._trigger import _settings, workspace_share
+
+    monkeypatch.setenv("AIRFLOW__RESUMABLE_TRIGGERS__WORKSPACE_SHARE", "0.5")
+    settings = _settings(30.0, 1800.0, workspace_share())
+    assert (0.5, 15.0, 10) == (workspace_share(), settings.requests_per_second, settings.burst)
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-1", "half", "nan"])
+def test_workspace_share_outside_zero_to_one_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """A share that could multiply the load on the workspace (or mean nothing) names the option."""
+    from resumable_triggers.databricks._trigger import workspace_share
+
+    monkeypatch.setenv("AIRFLOW__RESUMABLE_TRIGGERS__WORKSPACE_SHARE", value)
+    with pytest.raises(ValueError, match=r"\[resumable_triggers\] workspace_share"):
+        workspace_share()

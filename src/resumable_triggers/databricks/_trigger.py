@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -187,17 +188,43 @@ class DatabricksRunTrigger(ResumableJobTrigger):
 async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
     """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
     workspace = await aworkspace_for(args.databricks_conn_id)
-    settings = _settings(args.requests_per_second, args.error_budget_seconds)
+    settings = _settings(args.requests_per_second, args.error_budget_seconds, workspace_share())
     async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
         yield client
 
 
+WORKSPACE_SHARE_OPTION = ("resumable_triggers", "workspace_share")
+"""``[resumable_triggers] workspace_share``: the fraction of a trigger's ``requests_per_second`` (the
+workspace's whole allowance) that one triggerer process may use. With N triggerers set it to 1/N:
+each then paces itself at R/N requests a second with a burst of ceil(20/N), so the workspace sees at
+most R a second on average and about 20 at once, however the triggers are spread. Default 1.0."""
+
+
+def workspace_share() -> float:
+    """The configured share, validated: a typo must not silently multiply the load on a workspace."""
+    from airflow.sdk import conf
+
+    section, key = WORKSPACE_SHARE_OPTION
+    raw = conf.get(section, key, fallback="1.0")
+    try:
+        share = float(raw)
+    except ValueError:
+        share = math.nan
+    if not 0 < share <= 1:
+        raise ValueError(
+            f"[{section}] {key} must be a number in (0, 1], e.g. 0.5 for two triggerers; got {raw!r}"
+        )
+    return share
+
+
 @functools.lru_cache(maxsize=64)
-def _settings(requests_per_second: float, error_budget_seconds: float) -> ClientSettings:
+def _settings(requests_per_second: float, error_budget_seconds: float, share: float = 1.0) -> ClientSettings:
     # Cached: every trigger leases twice (watch, event), and ten thousand triggers share a handful
     # of argument combinations. One request may not retry for longer than the whole watch is
     # allowed to go without an answer.
+    default = ClientSettings()
     return ClientSettings(
-        requests_per_second=requests_per_second,
-        retry_budget_seconds=min(ClientSettings().retry_budget_seconds, error_budget_seconds),
+        requests_per_second=requests_per_second * share,
+        burst=max(1, math.ceil(default.burst * share)),
+        retry_budget_seconds=min(default.retry_budget_seconds, error_budget_seconds),
     )
