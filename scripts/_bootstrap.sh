@@ -1,6 +1,6 @@
-# Sourced by scripts/test and scripts/demo: makes sure .venv exists and holds this checkout, installed
+# Sourced by .ci/run, scripts/test and scripts/demo: makes sure .venv exists and holds this checkout, installed
 # editable with the test, bench and dev extras. Re-installs only when pyproject.toml changed, so the second
-# run of either command starts in a second.
+# run of either command starts in a second. As root, also apt-get installs the servers the e2e tests run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="${RESUMABLE_TRIGGERS_VENV:-$root/.venv}"
@@ -15,6 +15,23 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,bench,dev]"
     touch "$stamp"
+fi
+# The deployment harness's production-like topology runs Debian's PostgreSQL and Redis servers.
+missing=()
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    missing+=(postgresql)
+fi
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing ${missing[*]} with apt-get (the e2e topology tests start their own servers)" >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "warning: ${missing[*]} missing, and not root (or no apt-get) to install it: the e2e tests" \
+            "with database='postgres' or executor='celery' will fail; run: sudo apt-get install ${missing[*]}" >&2
+    fi
 fi
 export PATH="$venv/bin:$PATH"
 cd "$root"

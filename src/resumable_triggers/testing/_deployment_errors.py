@@ -50,3 +50,17 @@ class WaitTimeoutError(DeploymentError, TimeoutError):
         self.timeout_seconds = timeout_seconds
         self.last_seen = last_seen
         super().__init__(f"gave up waiting for {what} after {timeout_seconds:g} s; last seen: {last_seen!r}")
+
+
+class UnknownJobError(DeploymentError, LookupError):
+    """No instance of the deployment registered the Airflow job ``job_id`` (``hostname``: the job's)."""
+
+    def __init__(self, job_id: int, hostname: str | None, job_type: str | None) -> None:
+        self.job_id = job_id
+        self.hostname = hostname
+        self.job_type = job_type
+        found = "no such job" if job_type is None else f"a {job_type} on host {hostname!r}"
+        super().__init__(
+            f"job {job_id} is {found}, which no instance of this deployment registered; "
+            "pass the id of a job of this deployment (e.g. a task instance's triggerer_job.id)"
+        )

@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -32,6 +33,13 @@ import psutil
 _SUPERVISOR_TITLE = re.compile(r"^airflow worker -- LocalExecutor(?: \[[^\]]*\])?: (?P<ti_id>[0-9a-f-]{36})$")
 _IDLE_WORKER_TITLE = re.compile(r"^airflow worker -- LocalExecutor(?: \[[^\]]*\])?: <idle>$")
 _TASK_TITLE = re.compile(r"^airflow worker -- (?P<ti_id>[0-9a-f-]{36})$")
+# On a Celery worker, Celery titles its pool processes ("[celeryd: worker0@host:ForkPoolWorker-1]"); the
+# one that takes a try runs the supervisor in-process under BaseExecutor.run_workload's default title,
+# and forks the task process, which renames itself as above.
+_CELERY_SUPERVISOR_TITLE = re.compile(r"^airflow supervisor: (?P<ti_id>[0-9a-f-]{36})$")
+_CELERY_POOL_TITLE = re.compile(r"^\[celeryd: .*:ForkPoolWorker-\d+\]")
+# The triggerer's trigger runner is a fork of the triggerer that never renames itself.
+_TRIGGERER_TITLE = re.compile(r"\bairflow triggerer\b")
 SERVE_LOGS_TITLE = "airflow serve-logs"
 
 _PR_SET_CHILD_SUBREAPER = 36  # from <linux/prctl.h>
@@ -56,9 +64,12 @@ def _use_subreaper(delta: int) -> None:
 class DeploymentProcess:
     """One live process of a deployment, as the OS sees it right now.
 
+    ``component`` is the instance's name, e.g. ``"triggerer"``, ``"triggerer[1]"``, ``"postgres"``.
     ``role`` is ``"main"`` for the process the deployment started, ``"supervisor"`` and ``"task"`` for
-    a running task instance's LocalExecutor worker and its forked task process (``ti_id`` set),
-    ``"idle-worker"``, ``"serve-logs"``, or ``"other"`` (uvicorn, DAG parsing, trigger runner...).
+    a running task instance's supervisor (a LocalExecutor worker or a Celery pool process) and its
+    forked task process (``ti_id`` set), ``"idle-worker"`` (either executor's, waiting for work),
+    ``"trigger-runner"`` (the triggerer's subprocess that runs the triggers' event loop),
+    ``"serve-logs"``, or ``"other"`` (uvicorn, DAG parsing, PostgreSQL backends...).
     """
 
     pid: int
@@ -75,14 +86,17 @@ def process_title(proc: psutil.Process) -> str:
 
 
 def _classify(title: str) -> tuple[str, str | None]:
-    if match := _SUPERVISOR_TITLE.match(title):
+    """The role of a process that is not a main one, from its title alone."""
+    if match := _SUPERVISOR_TITLE.match(title) or _CELERY_SUPERVISOR_TITLE.match(title):
         return "supervisor", match["ti_id"]
     if match := _TASK_TITLE.match(title):
         return "task", match["ti_id"]
-    if _IDLE_WORKER_TITLE.match(title):
+    if _IDLE_WORKER_TITLE.match(title) or _CELERY_POOL_TITLE.match(title):
         return "idle-worker", None
     if title == SERVE_LOGS_TITLE:
         return "serve-logs", None
+    if _TRIGGERER_TITLE.search(title):
+        return "trigger-runner", None
     return "other", None
 
 
@@ -253,3 +267,48 @@ class ProcessTracker:
         pids = list(pids)
         self.send(pids, signal.SIGKILL)
         return self.wait_gone(pids, timeout_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskProcesses:
+    """The processes running one task instance try, on the LocalExecutor or a Celery worker.
+
+    ``supervisor_pid`` is the process that runs the supervisor (a LocalExecutor worker or a Celery
+    pool process; ``None`` once it was killed: the task process is then an orphan, and keeps running).
+    ``task_pid`` is the process it forked to run ``execute()``, ``None`` until then; ``task_started``
+    turns True when that process started the task runner (it renamed itself). ``ti_id`` is the try's
+    id, ``task_instance()["id"]``; ``component`` the instance whose processes they are
+    (``"scheduler"`` with the LocalExecutor, ``"celery-worker[1]"``...).
+    """
+
+    ti_id: str
+    supervisor_pid: int | None
+    task_pid: int | None
+    task_started: bool
+    component: str = ""
+
+
+def group_task_processes(procs: Iterable[DeploymentProcess]) -> list[TaskProcesses]:
+    """Pair supervisors with their task processes by try id, from the roles their titles give.
+
+    The task process starts as a fork of its supervisor, under the supervisor's title, before it
+    renames itself: a child with its parent's try id is the task process either way.
+    """
+    procs = list(procs)
+    supervisor_titled = {p.pid: p for p in procs if p.role == "supervisor"}
+    entries: dict[str, dict[str, Any]] = {}
+    for proc in procs:
+        if proc.ti_id is None:
+            continue
+        entry = entries.setdefault(
+            proc.ti_id, {"supervisor": None, "task": None, "started": False, "component": proc.component}
+        )
+        parent = supervisor_titled.get(proc.ppid)
+        if proc.role == "task" or (parent is not None and parent.ti_id == proc.ti_id):
+            entry["task"], entry["started"] = proc.pid, proc.role == "task"
+        else:
+            entry["supervisor"] = proc.pid
+    return [
+        TaskProcesses(ti_id, e["supervisor"], e["task"], e["started"], e["component"])
+        for ti_id, e in sorted(entries.items())
+    ]

@@ -10,12 +10,24 @@
         af.restart("triggerer")
         af.wait_for_dag_run_state("my_dag", run_id, states={"success"})
 
-Each deployment has its own temporary ``AIRFLOW_HOME``, SQLite database, LocalExecutor and free ports
-on 127.0.0.1. Components are separate ``airflow <component>`` processes, each in its own session,
-whose output goes to ``<home>/component-logs/<component>.log``. Runs and user actions go through the
-public REST API (`AirflowRestClient`). ``stop()`` kills every process the deployment ever started,
-orphans included, by PID. The harness knows nothing about Databricks: callers pass connections and
-environment.
+By default a deployment has its own temporary ``AIRFLOW_HOME``, SQLite database, LocalExecutor and
+free ports on 127.0.0.1. A production-like topology is one call away::
+
+    AirflowDeployment(dags_folder=..., database="postgres", executor="celery",
+                      schedulers=2, triggerers=2, workers=1)
+
+which also starts a PostgreSQL and a Redis server of its own (temporary directories, loopback
+ports), so that faults can hit them too: ``restart("postgres")``, ``kill("redis", SIGKILL)``.
+
+Every process the deployment starts is an *instance* (`_deployment_topology`): ``"api-server"``,
+``"scheduler[1]"``, ``"triggerer[0]"`` (or ``"triggerer"``: a bare name is instance 0),
+``"celery-worker[0]"``, ``"postgres"``, ``"redis"``. Each runs in its own session, its output goes to
+``<home>/component-logs/<instance>.log``, and ``kill``, ``restart``, ``pause`` and ``resume`` take
+its name. ``component_of_job(job_id)`` names the instance that registered an Airflow job, e.g. the
+triggerer holding a trigger. Runs and user actions go through the public REST API
+(`AirflowRestClient`). ``stop()`` resumes anything paused, then kills every process the deployment
+ever started, orphans included, by PID. The harness knows nothing about Databricks: callers pass
+connections and environment.
 
 Errors::
 
@@ -23,20 +35,17 @@ Errors::
     ├── ComponentExitedError   a component died while the deployment waited for it
     ├── ApiError               the REST API answered with an error status, or not at all
     ├── UnexpectedStateError   a task or run ended in a state other than the awaited ones
+    ├── UnknownJobError        (also a LookupError) no instance of ours registered that Airflow job
     └── WaitTimeoutError       (also a TimeoutError) a wait gave up; carries the last value seen
 """
 
 from __future__ import annotations
 
 import atexit
-import base64
 import contextlib
 import datetime as dt
-import json
-import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,15 +56,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from resumable_triggers.testing._deployment_config import Endpoints, build_env, inherited_env, instance_env
 from resumable_triggers.testing._deployment_errors import (
     ApiError,
     ComponentExitedError,
     DeploymentError,
     UnexpectedStateError,
+    UnknownJobError,
     WaitTimeoutError,
 )
-from resumable_triggers.testing._deployment_processes import DeploymentProcess, ProcessTracker
+from resumable_triggers.testing._deployment_faults import FaultsMixin
+from resumable_triggers.testing._deployment_processes import DeploymentProcess, ProcessTracker, TaskProcesses
 from resumable_triggers.testing._deployment_rest import AirflowRestClient
+from resumable_triggers.testing._deployment_servers import PostgresServer, RedisServer, Server, free_port
+from resumable_triggers.testing._deployment_topology import AIRFLOW_COMPONENTS, JOB_TYPES, Instance, Topology
 
 __all__ = [
     "COMPONENTS",
@@ -67,78 +81,21 @@ __all__ = [
     "DeploymentProcess",
     "TaskProcesses",
     "UnexpectedStateError",
+    "UnknownJobError",
     "WaitTimeoutError",
 ]
 
-COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-# component -> the job it registers: a running one that started after our launch means *this*
-# incarnation is up (the health endpoint calls a SIGKILLed one healthy until its heartbeat is stale).
-_JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
-
-# Fast, deterministic settings measured on Airflow 3.3.2 (docs/airflow-3.3-facts.md, "Running a real
-# Airflow here").
-_SETTINGS = {
-    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    "AIRFLOW__CORE__PARALLELISM": "4",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "2",
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "15",
-    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-    "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-    # A restarted scheduler resets the running tasks of a dead one only when it checks for orphans,
-    # by default every 300 s, and only once the dead one's heartbeat is older than the threshold.
-    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
-    "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-    "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "10",
-    # Shrinks Airflow's "trigger fires within ~5 s of deferring" race to ~1 s.
-    "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
-}
-
-# Inherited variables that would change what the deployment does: the test session's own Airflow
-# configuration (unit-test mode, its AIRFLOW_HOME), pytest's, and real cloud credentials.
-_INHERITED_PREFIXES_DROPPED = ("AIRFLOW", "_AIRFLOW", "PYTEST_", "DATABRICKS_", "ARM_")
-
-
-@dataclass(frozen=True, slots=True)
-class TaskProcesses:
-    """The processes running one task instance try on the LocalExecutor.
-
-    ``supervisor_pid`` is the LocalExecutor worker that runs the supervisor (``None`` once it was
-    killed: the task process is then an orphan, and keeps running). ``task_pid`` is the process it
-    forked to run ``execute()``, ``None`` until then; ``task_started`` turns True when that process
-    started the task runner (it renamed itself). ``ti_id`` is the try's id, ``task_instance()["id"]``.
-    """
-
-    ti_id: str
-    supervisor_pid: int | None
-    task_pid: int | None
-    task_started: bool
+COMPONENTS: tuple[str, ...] = AIRFLOW_COMPONENTS
 
 
 @dataclass(slots=True)
 class _Main:
     popen: subprocess.Popen[bytes]
     launched_at: dt.datetime
+    log_offset: int  # where this incarnation's output starts in the instance's log
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _secret() -> str:
-    # 32 url-safe base64 bytes: valid as a Fernet key and as a JWT or session secret alike.
-    return base64.urlsafe_b64encode(os.urandom(32)).decode()
-
-
-class AirflowDeployment(AirflowRestClient):
+class AirflowDeployment(FaultsMixin):
     """Airflow components as subprocesses on 127.0.0.1, driven over REST; a context manager.
 
     :param dags_folder: the folder the DAG processor parses.
@@ -147,11 +104,22 @@ class AirflowDeployment(AirflowRestClient):
         ``resumable_triggers.testing.airflow_connection()``; passed as ``AIRFLOW_CONN_<ID>`` variables.
     :param env: extra environment variables for every component, applied last: they override the
         harness's settings, e.g. ``{"AIRFLOW__CORE__PARALLELISM": "8"}``.
-    :param components: which components to run; ``"api-server"`` is required (readiness is checked
-        through it, and workers reach the Execution API there).
+    :param components: which Airflow components to run; ``"api-server"`` is required (readiness is
+        checked through it, and workers reach the Execution API there).
+    :param database: ``"sqlite"`` (default: a file in the home) or ``"postgres"``: a PostgreSQL server
+        of the deployment's own (Debian's ``postgresql``; as root it runs as the ``postgres`` user).
+    :param executor: ``"local"`` (default: the LocalExecutor, inside each scheduler) or ``"celery"``:
+        ``workers`` ``airflow celery worker`` processes and a Redis broker of the deployment's own
+        (``redis-server``); needs ``database="postgres"``. Each worker runs 2 tries at once, each in a
+        fresh pool process; results go to the metadata database.
+    :param schedulers: how many schedulers run side by side (more than 1 needs PostgreSQL).
+    :param triggerers: how many triggerers run side by side (more than 1 needs PostgreSQL).
+    :param workers: how many Celery workers (default 1 with ``executor="celery"``; an error otherwise).
     :param home: the AIRFLOW_HOME; by default a new temporary directory that ``stop()`` deletes
         unless ``keep_home`` is true.
     :param startup_timeout_seconds: how long ``start()`` and ``restart()`` wait for readiness.
+
+    Raises ValueError for a combination Airflow cannot run (e.g. Celery on SQLite).
     """
 
     def __init__(
@@ -161,28 +129,48 @@ class AirflowDeployment(AirflowRestClient):
         connections: Mapping[str, Mapping[str, Any] | str] | None = None,
         env: Mapping[str, str] | None = None,
         components: Collection[str] = COMPONENTS,
+        database: str = "sqlite",
+        executor: str = "local",
+        schedulers: int = 1,
+        triggerers: int = 1,
+        workers: int | None = None,
         home: Path | None = None,
         keep_home: bool = False,
         startup_timeout_seconds: float = 120.0,
     ) -> None:
-        unknown = sorted(set(components) - set(COMPONENTS))
-        if unknown:
-            raise ValueError(f"unknown components {unknown}; choose from {list(COMPONENTS)}")
-        if "api-server" not in components:
-            raise ValueError("components must include 'api-server': readiness and workers depend on it")
+        self.topology = Topology.build(
+            components=tuple(components),
+            database=database,
+            executor=executor,
+            schedulers=schedulers,
+            triggerers=triggerers,
+            workers=workers,
+        )
         if not Path(dags_folder).is_dir():
             raise ValueError(f"dags_folder {dags_folder} is not a directory")
-        self.port = _free_port()
+        self.port = free_port()
         super().__init__(f"http://127.0.0.1:{self.port}")
         self.dags_folder = Path(dags_folder).resolve()
-        self.components = tuple(c for c in COMPONENTS if c in components)
+        self.components = self.topology.components
         self.keep_home = keep_home
         self.startup_timeout_seconds = startup_timeout_seconds
         self._owns_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="airflow-deployment-"))
-        self._env = self._build_env(connections or {}, env or {})
+        self._servers: dict[str, Server] = {}
+        postgres = redis = None
+        if self.topology.database == "postgres":
+            postgres = self._servers.setdefault("postgres", PostgresServer())
+        if self.topology.executor == "celery":
+            redis = self._servers.setdefault("redis", RedisServer())
+        self.database_url = (
+            postgres.url if isinstance(postgres, PostgresServer) else f"sqlite:///{self.home / 'airflow.db'}"
+        )
+        self.broker_url = redis.url if isinstance(redis, RedisServer) else None
+        endpoints = Endpoints(self.home, self.dags_folder, self.port, self.database_url, self.broker_url)
+        self._env = build_env(self.topology, endpoints, connections or {}, env or {})
         self._mains: dict[str, _Main] = {}
         self._tracker = ProcessTracker()
+        self._paused: dict[str, set[int]] = {}
         self._started = False
         self._stopped = False
 
@@ -198,10 +186,16 @@ class AirflowDeployment(AirflowRestClient):
     ) -> None:
         self.stop()
 
+    @property
+    def instances(self) -> tuple[str, ...]:
+        """The name of every process the deployment runs, servers first, in start order."""
+        return self.topology.names
+
     # -- lifecycle ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Migrate the database, start the components in parallel, wait until all are ready (~10 s)."""
+        """Start the servers, migrate the database, start Airflow's instances in parallel, and wait
+        until all are ready (~10 s on SQLite; see the README for the production-like topology)."""
         if self._started:
             raise DeploymentError(f"{self!r} was already started; create a new deployment instead")
         self._started = True
@@ -210,10 +204,17 @@ class AirflowDeployment(AirflowRestClient):
         self._tracker.start()
         try:
             self.log_dir.mkdir(parents=True, exist_ok=True)
+            for server in self._servers.values():
+                server.prepare()
+                self._launch(server.name)
+            self._wait_ready(self._servers)
+            if isinstance(postgres := self._servers.get("postgres"), PostgresServer):
+                postgres.create_database()
             self._migrate_db()
-            for component in self.components:
-                self._launch(component)
-            self._wait_ready(self.components)
+            airflow = [i.name for i in self.topology.instances if not i.is_server]
+            for name in airflow:
+                self._launch(name)
+            self._wait_ready(airflow)
         except BaseException:
             self.stop()
             raise
@@ -221,17 +222,23 @@ class AirflowDeployment(AirflowRestClient):
     def stop(self, *, grace_seconds: float = 5.0) -> None:
         """Stop everything the deployment started, by PID, orphans included; safe to call twice.
 
-        Main processes get SIGTERM and ``grace_seconds`` to exit (a triggerer needs ~10 s, so it is
-        usually killed), then every process ever seen alive gets SIGKILL. Raises ``DeploymentError``
-        if one survives that.
+        Paused processes are resumed first (a stopped process acts on no signal but SIGKILL). Main
+        processes get their shutdown signal (SIGTERM; PostgreSQL SIGINT) and ``grace_seconds`` to
+        exit (a triggerer needs ~10 s, so it is usually killed), then every process ever seen alive
+        gets SIGKILL. Raises ``DeploymentError`` if one survives that.
         """
         if self._stopped:
             return
         self._stopped = True
         atexit.unregister(self.stop)
         try:
-            alive_mains = [m.popen.pid for m in self._mains.values() if m.popen.poll() is None]
-            self._tracker.send(alive_mains, signal.SIGTERM)
+            self._tracker.send([p.pid for p in self._tracker.alive()], signal.SIGCONT)
+            self._paused.clear()
+            alive_mains = []
+            for name, main in self._mains.items():
+                if main.popen.poll() is None:
+                    self._tracker.send([main.popen.pid], self._stop_signal(name))
+                    alive_mains.append(main.popen.pid)
             self._tracker.wait_gone(alive_mains, grace_seconds)
             survivors: list[DeploymentProcess] = []
             for _ in range(3):  # a dying parent can fork once more between a poll and its kill
@@ -246,146 +253,70 @@ class AirflowDeployment(AirflowRestClient):
             self._tracker.stop()
         if survivors:
             raise DeploymentError(f"processes survived SIGKILL: {survivors}; kill them by hand")
+        for server in self._servers.values():
+            server.cleanup()
         if self._owns_home and not self.keep_home:
             shutil.rmtree(self.home, ignore_errors=True)
-
-    def kill(
-        self,
-        component: str,
-        sig: signal.Signals = signal.SIGKILL,
-        *,
-        whole_tree: bool = False,
-        wait: bool = True,
-        timeout_seconds: float = 30.0,
-    ) -> None:
-        """Signal a component's main process: a crash (SIGKILL) or a shutdown (SIGTERM).
-
-        Its children are left alone, as when a process dies on a plain VM: LocalExecutor workers (and
-        the tasks they supervise) and serve-logs survive a SIGKILL as orphans. ``whole_tree=True``
-        signals every live process of the component instead, like losing its container. With
-        ``wait``, returns once the signalled processes are gone (a SIGTERMed triggerer takes ~10 s).
-        """
-        main = self._main(component)
-        pids = [p.pid for p in self._tracker.alive(component)] if whole_tree else [main.popen.pid]
-        if main.popen.poll() is not None and not whole_tree:
-            raise DeploymentError(f"{component} is not running (exit code {main.popen.returncode})")
-        self._tracker.send(pids, sig)
-        if not wait:
-            return
-        left = self._tracker.wait_gone(pids, timeout_seconds)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            main.popen.wait(timeout=1)  # reap it now, so that it is no zombie of ours
-        if left:
-            raise WaitTimeoutError(f"{component} processes to exit after {sig.name}", timeout_seconds, left)
 
     def restart(
         self, component: str, *, grace_seconds: float = 15.0, env: Mapping[str, str] | None = None
     ) -> None:
-        """(Re)start a component and wait until its new incarnation is ready.
+        """(Re)start an instance and wait until its new incarnation is ready.
 
-        A running main process is stopped first (SIGTERM, then SIGKILL after ``grace_seconds``; a
-        triggerer needs ~10 s). Leftovers of earlier incarnations that would get in the new one's way
-        are SIGKILLed: serve-logs holding its port, idle LocalExecutor workers, trigger runners, DAG
-        parsers. Running tasks (supervisors and task processes) are left alone: what happens to them is
-        the test's business.
+        A running main process is stopped first (resumed if paused, its shutdown signal, then SIGKILL
+        after ``grace_seconds``; a triggerer needs ~10 s; PostgreSQL's is a fast shutdown). Leftovers
+        of earlier incarnations that would get in the new one's way are SIGKILLed: serve-logs holding
+        its port, idle workers, trigger runners, DAG parsers, PostgreSQL backends. Running tasks
+        (supervisors and task processes) are left alone: what happens to them is the test's business.
+        A server comes back on the same port (PostgreSQL with the same data; Redis empty).
 
         ``env``: extra environment variables for this incarnation only, on top of the deployment's
         (e.g. a triggerer with ``AIRFLOW_DISABLE_GREENBACK_PORTAL``); the next restart drops them.
         """
-        main = self._main(component)
+        name = self.topology.instance(component).name
+        main = self._main(name)
         if main.popen.poll() is None:
-            self._tracker.send([main.popen.pid], signal.SIGTERM)
+            self.resume(name)
+            self._tracker.send([main.popen.pid], self._stop_signal(name))
             if self._tracker.wait_gone([main.popen.pid], grace_seconds):
                 self._tracker.kill_all([main.popen.pid])
             main.popen.wait(timeout=10)
-        stale = [p.pid for p in self._tracker.alive(component) if p.role not in ("supervisor", "task")]
+        self.resume(name)  # orphans of a paused tree are not frozen in place: they are killed below
+        stale = [p.pid for p in self._tracker.alive(name) if p.role not in ("supervisor", "task")]
         left = self._tracker.kill_all(stale)
         if left:
-            raise DeploymentError(f"leftovers of {component} survived SIGKILL: {left}")
-        self._launch(component, env)
-        self._wait_ready([component])
+            raise DeploymentError(f"leftovers of {name} survived SIGKILL: {left}")
+        self._launch(name, env)
+        self._wait_ready([name])
 
     def ensure_running(self) -> list[str]:
-        """Restart every component whose main process died; return their names."""
-        dead = [c for c, m in self._mains.items() if m.popen.poll() is not None]
-        for component in dead:
-            self.restart(component)
+        """Restart every instance whose main process died; return their names."""
+        dead = [name for name, m in self._mains.items() if m.popen.poll() is not None]
+        for name in dead:
+            self.restart(name)
         return dead
 
     # -- processes ----------------------------------------------------------------------------------
 
     def pids(self) -> dict[str, int]:
-        """Main process id of every component that is running now."""
-        return {c: m.popen.pid for c, m in self._mains.items() if m.popen.poll() is None}
+        """Main process id of every instance that is running now, by instance name."""
+        return {name: m.popen.pid for name, m in self._mains.items() if m.popen.poll() is None}
 
     def processes(self, component: str | None = None) -> list[DeploymentProcess]:
-        """Every live process the deployment started (orphans included), optionally of one component."""
-        return self._tracker.alive(component)
-
-    def task_processes(
-        self, dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None
-    ) -> list[TaskProcesses]:
-        """Supervisor and task process of every running task instance try, from process titles.
-
-        Airflow 3.3's LocalExecutor worker runs the supervisor in-process, titled
-        ``airflow worker -- LocalExecutor: <ti id>``; the task process it forks starts as a copy of it,
-        then retitles itself ``airflow worker -- <ti id>``. With filters, REST names the ids of the
-        *current* tries that match, so orphans of older tries are listed only without filters (their
-        PIDs are also in ``task_tries()``).
-        """
-        procs = self.processes()
-        supervisor_titled = {p.pid: p for p in procs if p.role == "supervisor"}
-        entries: dict[str, dict[str, Any]] = {}
-        for proc in procs:
-            if proc.ti_id is None:
-                continue
-            entry = entries.setdefault(proc.ti_id, {"supervisor": None, "task": None, "started": False})
-            parent = supervisor_titled.get(proc.ppid)
-            if proc.role == "task" or (parent is not None and parent.ti_id == proc.ti_id):
-                entry["task"], entry["started"] = proc.pid, proc.role == "task"
-            else:
-                entry["supervisor"] = proc.pid
-        found = [
-            TaskProcesses(ti_id, e["supervisor"], e["task"], e["started"])
-            for ti_id, e in sorted(entries.items())
-        ]
-        if dag_id is None and run_id is None and task_id is None:
-            return found
-        wanted = self.current_ti_ids(dag_id, run_id, task_id)
-        return [tp for tp in found if tp.ti_id in wanted]
-
-    def wait_for_task_processes(
-        self, dag_id: str, run_id: str, task_id: str, *, timeout_seconds: float = 60.0
-    ) -> TaskProcesses:
-        """Wait until the current try of a task has a supervisor and a started task process.
-
-        "Started" means the task process began the task runner's start-up (it renamed itself), not
-        that ``execute()`` runs yet: start-up still parses the DAG and logs for a second or more. A
-        task process orphaned by a supervisor SIGKILL dies of a broken pipe at its next log line or
-        supervisor call, so wait for a side effect of ``execute()`` when the moment matters.
-        """
-
-        def probe() -> TaskProcesses | None:
-            started = [
-                tp
-                for tp in self.task_processes(dag_id, run_id, task_id)
-                if tp.task_started and tp.supervisor_pid is not None
-            ]
-            return started[0] if started else None
-
-        what = f"the processes of {dag_id}/{run_id}/{task_id}"
-        return self.wait_for(what, probe, timeout_seconds=timeout_seconds)
+        """Every live process the deployment started (orphans included), optionally of one instance."""
+        return self._tracker.alive(None if component is None else self.topology.instance(component).name)
 
     # -- logs ---------------------------------------------------------------------------------------
 
     @property
     def log_dir(self) -> Path:
-        """Where each component's stdout and stderr go, one ``<component>.log`` per component."""
+        """Where each instance's stdout and stderr go, one ``<instance>.log`` per instance."""
         return self.home / "component-logs"
 
     def component_log(self, component: str) -> Path:
-        """The log file of a component (all its incarnations) or of ``"db-migrate"``."""
-        return self.log_dir / f"{component}.log"
+        """The log file of an instance (all its incarnations) or of ``"db-migrate"``."""
+        name = component if component == "db-migrate" else self.topology.instance(component).name
+        return self.log_dir / f"{name}.log"
 
     def log_tail(self, component: str, lines: int = 40) -> str:
         try:
@@ -395,43 +326,14 @@ class AirflowDeployment(AirflowRestClient):
         return "\n".join(text.splitlines()[-lines:])
 
     def log_tails(self, lines: int = 40) -> str:
-        """The end of every component's log, with headers: what to print when a test fails."""
+        """The end of every instance's log, with headers: what to print when a test fails."""
         parts = []
-        for component in [*self.components, "db-migrate"]:
-            parts.append(f"----- {self.component_log(component)} (last {lines} lines) -----")
-            parts.append(self.log_tail(component, lines))
+        for name in [*self.instances, "db-migrate"]:
+            parts.append(f"----- {self.component_log(name)} (last {lines} lines) -----")
+            parts.append(self.log_tail(name, lines))
         return "\n".join(parts)
 
     # -- internals ----------------------------------------------------------------------------------
-
-    def _build_env(
-        self, connections: Mapping[str, Mapping[str, Any] | str], extra: Mapping[str, str]
-    ) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(_INHERITED_PREFIXES_DROPPED)}
-        env.update(_SETTINGS)
-        env.update(
-            {
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.port),
-                "AIRFLOW__API__BASE_URL": self.base_url,
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
-                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
-                # One value for all components: otherwise each generates its own, and the API server
-                # rejects the tokens the scheduler hands to workers.
-                "AIRFLOW__CORE__FERNET_KEY": _secret(),
-                "AIRFLOW__API_AUTH__JWT_SECRET": _secret(),
-                "AIRFLOW__API__SECRET_KEY": _secret(),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        for conn_id, conn in connections.items():
-            env[f"AIRFLOW_CONN_{conn_id.upper()}"] = conn if isinstance(conn, str) else json.dumps(conn)
-        env.update(extra)
-        return env
 
     def _migrate_db(self) -> None:
         with self.component_log("db-migrate").open("ab") as out:
@@ -448,15 +350,27 @@ class AirflowDeployment(AirflowRestClient):
         if result.returncode != 0:
             raise ComponentExitedError("db migrate", result.returncode, self.log_tail("db-migrate"))
 
-    def _launch(self, component: str, env: Mapping[str, str] | None = None) -> None:
+    def _launch(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        instance = self.topology.instance(name)
         launched_at = dt.datetime.now(dt.timezone.utc)
-        with self.component_log(component).open("ab") as out:
-            out.write(f"\n===== airflow {component} started {launched_at.isoformat()} =====\n".encode())
+        server = self._servers.get(name)
+        if server is not None:
+            argv, user, cwd = server.command(), server.run_as(), server.directory
+            full_env = {**inherited_env(), **(env or {})}
+        else:
+            argv = [sys.executable, "-m", "airflow", *self.topology.command(instance)]
+            user, cwd = None, self.home
+            full_env = {**self._env, **instance_env(instance), **(env or {})}
+        log = self.component_log(name)
+        with log.open("ab") as out:
+            out.write(f"\n===== {' '.join(argv[-3:])} started {launched_at.isoformat()} =====\n".encode())
             out.flush()
+            offset = out.tell()
             popen = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
-                env={**self._env, **env} if env else self._env,
-                cwd=self.home,
+                argv,
+                env=full_env,
+                cwd=cwd,
+                user=user,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -464,27 +378,30 @@ class AirflowDeployment(AirflowRestClient):
                 # and a Ctrl-C in our terminal does not reach it.
                 start_new_session=True,
             )
-        self._mains[component] = _Main(popen, launched_at)
-        self._tracker.add_main(popen.pid, component)
+        self._mains[name] = _Main(popen, launched_at, offset)
+        self._tracker.add_main(popen.pid, name)
 
     def _main(self, component: str) -> _Main:
+        name = self.topology.instance(component).name
         try:
-            return self._mains[component]
+            return self._mains[name]
         except KeyError:
-            raise ValueError(
-                f"{component!r} is not one of the components of {self!r}: {self.components}"
-            ) from None
+            raise DeploymentError(f"{name} of {self!r} was never started; start() the deployment") from None
 
-    def _wait_ready(self, components: Iterable[str]) -> None:
-        pending = list(components)
+    def _stop_signal(self, name: str) -> signal.Signals:
+        server = self._servers.get(name)
+        return server.stop_signal if server is not None else signal.SIGTERM
+
+    def _wait_ready(self, names: Iterable[str]) -> None:
+        pending = list(names)
         deadline = time.monotonic() + self.startup_timeout_seconds
         while pending:
-            for component in list(pending):
-                main = self._mains[component]
+            for name in list(pending):
+                main = self._mains[name]
                 if main.popen.poll() is not None:
-                    raise ComponentExitedError(component, main.popen.returncode, self.log_tail(component))
-                if self._is_ready(component, main):
-                    pending.remove(component)
+                    raise ComponentExitedError(name, main.popen.returncode, self.log_tail(name))
+                if self._is_ready(self.topology.instance(name), main):
+                    pending.remove(name)
             if pending and time.monotonic() > deadline:
                 raise WaitTimeoutError(
                     f"{pending} to be ready", self.startup_timeout_seconds, self.log_tails(10)
@@ -492,14 +409,25 @@ class AirflowDeployment(AirflowRestClient):
             if pending:
                 time.sleep(0.2)
 
-    def _is_ready(self, component: str, main: _Main) -> bool:
+    def _is_ready(self, instance: Instance, main: _Main) -> bool:
+        if (server := self._servers.get(instance.name)) is not None:
+            return server.is_ready()
+        if instance.component == "celery-worker":
+            # Celery logs "<node name> ready." once it consumes from the broker; no REST shows workers.
+            with self.component_log(instance.name).open("rb") as log:
+                log.seek(main.log_offset)
+                return b" ready." in log.read()
         try:
-            if component == "api-server":
+            if instance.component == "api-server":
                 self.api("GET", "/version", timeout_seconds=2)
                 return True
+            # A running job of this instance's host that started after our launch means *this*
+            # incarnation is up (the health endpoint calls a SIGKILLed one healthy until its
+            # heartbeat is stale).
             params = {
-                "job_type": _JOB_TYPES[component],
+                "job_type": JOB_TYPES[instance.component],
                 "job_state": "running",
+                "hostname": instance.hostname,
                 "start_date_gte": main.launched_at.isoformat(),
             }
             jobs = self.api("GET", "/jobs", params=params, timeout_seconds=2)

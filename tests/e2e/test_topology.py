@@ -1,0 +1,96 @@
+"""The deployment harness's production-like topology against a real Airflow: PostgreSQL, two
+schedulers, two triggerers, the CeleryExecutor on Redis with one worker, all started, struck and
+stopped by the harness."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from resumable_triggers.testing.deployment import AirflowDeployment
+
+pytestmark = pytest.mark.e2e
+
+DAGS = Path(__file__).resolve().parent / "dags"
+TRIGGERERS = {"triggerer[0]", "triggerer[1]"}
+
+
+@pytest.fixture
+def ha_airflow(tmp_path: Path) -> Iterator[AirflowDeployment]:
+    connections = {"e2e_smoke": {"conn_type": "http", "host": "connection-from-the-harness.invalid"}}
+    deployment = AirflowDeployment(
+        dags_folder=DAGS,
+        connections=connections,
+        env={"E2E_GATES_DIR": str(tmp_path)},
+        database="postgres",
+        executor="celery",
+        schedulers=2,
+        triggerers=2,
+        workers=1,
+        startup_timeout_seconds=240,
+    )
+    started = time.monotonic()
+    with deployment:
+        print(f"HA topology ready after {time.monotonic() - started:.1f} s")
+        yield deployment
+    assert [] == deployment.processes()
+
+
+@pytest.mark.timeout(420)
+def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker(
+    ha_airflow: AirflowDeployment,
+) -> None:
+    """On PostgreSQL + 2 schedulers + 2 triggerers + Celery: a deferred task's trigger is held by a
+    triggerer that ``component_of_job`` names; frozen whole (SIGSTOP), that triggerer loses the trigger
+    to the other one, which fires it, and the task succeeds in its first try. A try on the Celery
+    worker is found by ``task_processes`` (supervisor and task process); SIGKILLed, it is retried.
+    After PostgreSQL and Redis restart, a new DAG run still succeeds, and ``stop()`` leaves nothing."""
+    af = ha_airflow
+    assert {"postgres", "redis", "scheduler[0]", "scheduler[1]", "celery-worker"} <= set(af.pids())
+    assert TRIGGERERS <= set(af.pids())
+    af.wait_for_dag("e2e_topology_deferrable", timeout_seconds=120)
+    deferred_run = af.trigger_dag_run("e2e_topology_deferrable")
+
+    def holder(not_job: int | None = None) -> int | None:
+        ti = af.task_instance("e2e_topology_deferrable", deferred_run, "wait")
+        job = (ti.get("triggerer_job") or {}).get("id")
+        return job if job not in (None, not_job) else None
+
+    first_job = af.wait_for("a triggerer to take the trigger", holder, timeout_seconds=120)
+    frozen = af.component_of_job(first_job)
+    frozen_pids = af.pause(frozen)
+    second_job = af.wait_for("the other triggerer to take it over", lambda: holder(first_job))
+    taken_over_by = af.component_of_job(second_job)
+    assert af.resume(frozen) == frozen_pids
+    done = af.wait_for_task_state("e2e_topology_deferrable", deferred_run, "wait", states={"success"})
+
+    assert frozen in TRIGGERERS
+    assert TRIGGERERS - {frozen} == {taken_over_by}
+    assert all(psutil.Process(pid).status() != psutil.STATUS_STOPPED for pid in frozen_pids)
+    assert {} == af.paused()
+    assert 1 == done["try_number"]
+
+    af.wait_for_dag("e2e_smoke_retry")
+    retry_run = af.trigger_dag_run("e2e_smoke_retry")
+    found = af.wait_for_task_processes("e2e_smoke_retry", retry_run, "block", timeout_seconds=120)
+    assert found.task_pid is not None
+    assert "celery-worker" == found.component
+    assert found.supervisor_pid == psutil.Process(found.task_pid).ppid()
+    psutil.Process(found.task_pid).send_signal(signal.SIGKILL)
+    retried = af.wait_for_task_state("e2e_smoke_retry", retry_run, "block", states={"success"})
+    assert 2 == retried["try_number"]
+
+    af.restart("postgres")
+    af.restart("redis")
+    af.wait_for_dag("e2e_smoke_python")
+    python_run = af.trigger_dag_run("e2e_smoke_python")
+    af.wait_for_dag_run_state("e2e_smoke_python", python_run, states={"success"}, timeout_seconds=120)
+
+    assert {"greeting": "hello", "connection_host": "connection-from-the-harness.invalid"} == af.xcom(
+        "e2e_smoke_python", python_run, "greet"
+    )
