@@ -49,6 +49,7 @@ def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker
     triggerer that ``component_of_job`` names; frozen whole (SIGSTOP), that triggerer loses the trigger
     to the other one, which fires it, and the task succeeds in its first try. A try on the Celery
     worker is found by ``task_processes`` (supervisor and task process); SIGKILLed, it is retried.
+    Pausing only a triggerer's trigger runner leaves its supervisor running.
     After PostgreSQL and Redis restart, a new DAG run still succeeds, and ``stop()`` leaves nothing."""
     af = ha_airflow
     assert {"postgres", "redis", "scheduler[0]", "scheduler[1]", "celery-worker"} <= set(af.pids())
@@ -74,6 +75,13 @@ def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker
     assert all(psutil.Process(pid).status() != psutil.STATUS_STOPPED for pid in frozen_pids)
     assert {} == af.paused()
     assert 1 == done["try_number"]
+
+    [runner] = af.pause(taken_over_by, role="trigger-runner")
+    runner_status = psutil.Process(runner).status()
+    main_status = psutil.Process(af.pids()[taken_over_by]).status()
+    assert [runner] == af.resume(taken_over_by)
+    assert psutil.STATUS_STOPPED == runner_status
+    assert psutil.STATUS_STOPPED != main_status
 
     af.wait_for_dag("e2e_smoke_retry")
     retry_run = af.trigger_dag_run("e2e_smoke_retry")
