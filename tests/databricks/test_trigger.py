@@ -261,6 +261,44 @@ async def test_kill_after_the_run_finished_sends_no_cancel(workspace: Workspace)
     assert 0 == cancels(workspace)
 
 
+class SlowToAnswer(SeenByAirflow):
+    """Airflow's answer arrives only when the test says so, so on_kill is caught mid-decision."""
+
+    def __init__(self, views: list[TaskView | Exception], **kwargs: Any) -> None:
+        super().__init__(views, **kwargs)
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def read_task_view(self) -> TaskView:
+        self.asked.set()
+        await self.answer.wait()
+        return await super().read_task_view()
+
+
+@pytest.mark.asyncio
+async def test_airflows_repeated_cancels_do_not_interrupt_the_kill_decision(workspace: Workspace) -> None:
+    """The triggerer re-sends its user-action cancel on every loop until the trigger ends; each lands
+    in on_kill while it waits for Airflow's answer. The decision still completes: the run of a task
+    marked failed is cancelled."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    time = VirtualTime()
+    trigger = SlowToAnswer(
+        [TaskView(state="failed", marker=None)],
+        external_id=run_id,
+        poll_interval_seconds=0.05,
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+    kill = asyncio.ensure_future(trigger.on_kill())
+    await trigger.asked.wait()
+    for _ in range(3):
+        kill.cancel("__airflow_user_action__")
+        await asyncio.sleep(0)
+    trigger.answer.set()
+    await kill
+    assert 1 == cancels(workspace)
+
+
 @pytest.mark.asyncio
 async def test_trigger_outside_a_triggerer_cannot_read_its_task_and_cancels_nothing(
     workspace: Workspace,

@@ -9,6 +9,7 @@ the operator reads back cannot drift from what the code declares.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import json
@@ -204,7 +205,18 @@ class ResumableJobTrigger(BaseTrigger):
         so its message proves nothing. The decision looks again while a try is starting or resuming,
         for at most two thirds of ``[triggerer] on_kill_timeout`` (the rest is left for the cancel
         itself); when it never settles the job keeps running and an error names it.
+
+        Airflow repeats its cancel on every loop of the triggerer (about once a second) until the
+        trigger ends, and each one lands in whatever ``on_kill`` awaits: the decision runs shielded,
+        and ``on_kill`` waits for it through those repeats (it is bounded by its own deadline).
         """
+        decision = asyncio.ensure_future(self._kill())
+        while not decision.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(decision)
+        decision.result()
+
+    async def _kill(self) -> None:
         external_id = self.args.external_id
         if not self.args.cancel_on_kill:
             log.info("task was acted on; leaving job %s running (cancel_on_kill=False)", external_id)
