@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_testkit import DatabricksE2E
@@ -45,12 +46,54 @@ def airflow_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iter
         "databricks_default": airflow_connection(emulator_process.url, emulator_process.token),
     }
     gates = e2e_dir / "gates"
-    gates.mkdir()
+    gates.mkdir(exist_ok=True)
     env = {"E2E_GATES_DIR": str(gates)}
     with AirflowDeployment(dags_folder=DAGS, connections=connections, env=env) as deployment:
         yield deployment
     # stop() raises if any process survived SIGKILL; this also catches one it never saw die.
     assert [] == deployment.processes()
+
+
+# The production topology (docs/several-triggerers.md): PostgreSQL, two schedulers, two triggerers,
+# Celery workers on Redis. A stalled triggerer loses its triggers after 10 s without a heartbeat.
+HA_TOPOLOGY: dict[str, Any] = {
+    "database": "postgres",
+    "executor": "celery",
+    "schedulers": 2,
+    "triggerers": 2,
+    "workers": 1,
+}
+HA_ENV = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
+
+
+@pytest.fixture(scope="module")
+def ha_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iterator[AirflowDeployment]:
+    """One HA deployment per module that asks for it; module-scoped so that it is gone before the
+    single-node deployment's tests load the machine (see ``pytest_collection_modifyitems``)."""
+    connections = {"databricks_default": airflow_connection(emulator_process.url, emulator_process.token)}
+    gates = e2e_dir / "gates"
+    gates.mkdir(exist_ok=True)
+    env = {"E2E_GATES_DIR": str(gates), **HA_ENV}
+    with AirflowDeployment(dags_folder=DAGS, connections=connections, env=env, **HA_TOPOLOGY) as deployment:
+        yield deployment
+    assert [] == deployment.processes()
+
+
+@pytest.fixture
+def ha(
+    request: pytest.FixtureRequest,
+    ha_deployment: AirflowDeployment,
+    emulator_process: EmulatorProcess,
+    e2e_dir: Path,
+) -> Iterator[DatabricksE2E]:
+    """``dbx`` on the HA topology: a fresh emulator, and nothing of the test left running after it."""
+    ha_deployment.ensure_running()
+    e2e = DatabricksE2E(ha_deployment, emulator_process, e2e_dir / "gates", request.node.name)
+    e2e.setup()
+    try:
+        yield e2e
+    finally:
+        e2e.teardown()
 
 
 @pytest.fixture
@@ -80,8 +123,15 @@ def dbx(
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the end-to-end tests last, so that the shared deployment (started by the first of them,
-    stopped at the end of the session) does not load the machine under the unit tests."""
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+    stopped at the end of the session) does not load the machine under the unit tests; and the HA
+    topology's first among them, so that its module-scoped deployment is gone before the single-node
+    one starts: two Airflows at once on two cores would slow both."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        uses_ha = "ha_deployment" in getattr(item, "fixturenames", ())
+        return item.get_closest_marker("e2e") is not None, not uses_ha
+
+    items.sort(key=order)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -90,10 +140,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, object, object]:
     report = yield
     funcargs = getattr(item, "funcargs", {})
-    deployment = funcargs.get("airflow")
+    deployment = funcargs.get("airflow") or funcargs.get("ha_deployment")
     if isinstance(report, pytest.TestReport) and report.failed and isinstance(deployment, AirflowDeployment):
         report.sections.append(("airflow component logs", deployment.log_tails(40)))
-        e2e = funcargs.get("dbx")
+        e2e = funcargs.get("dbx") or funcargs.get("ha")
         if isinstance(e2e, DatabricksE2E):
             report.sections.append(("task logs and emulator runs", e2e.diagnostics()))
     return report

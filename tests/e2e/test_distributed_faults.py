@@ -1,0 +1,236 @@
+"""The distributed fault matrix: the production topology (PostgreSQL, two schedulers, two triggerers,
+Celery workers on Redis) struck where a single node has no equivalent, and still exactly one Databricks
+run per logical attempt, and no ``runs/cancel`` without a user's act.
+
+Each test checks what the single-node matrix checks (``test_databricks_faults.py``): the task's final
+state and try, every run of its DAG run and how it ended (read from the emulator), no run left active,
+the XCom ``run_id``; and here also that nothing was cancelled unless a user acted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import time
+
+import pytest
+from e2e_testkit import DagRun, DatabricksE2E
+
+from resumable_triggers.testing.deployment import AirflowDeployment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+DEFERRED = "e2e_dbx_deferred"
+TRIGGERERS = ("triggerer[0]", "triggerer[1]")
+
+
+def holder_of(dag_run: DagRun) -> tuple[int, str]:
+    """The triggerer job watching the DAG run's task, and the component that runs it."""
+    job = dag_run.airflow.wait_for("a triggerer to take the trigger", dag_run.triggerer_job_id)
+    return job, dag_run.airflow.component_of_job(job)
+
+
+def taken_over(dag_run: DagRun, old_job: int) -> int:
+    """Wait until another triggerer job holds the task's trigger; return it."""
+
+    def probe() -> int | None:
+        job = dag_run.triggerer_job_id()
+        return job if job not in (None, old_job) else None
+
+    return dag_run.airflow.wait_for("another triggerer to take the trigger over", probe, timeout_seconds=90)
+
+
+def latest_heartbeat(airflow: AirflowDeployment, component: str) -> float | None:
+    """Epoch seconds of the newest heartbeat of ``component``'s running triggerer job, if any."""
+    jobs = airflow.api("GET", "/jobs", params={"job_type": "TriggererJob", "job_state": "running"})["jobs"]
+    beats = [
+        dt.datetime.fromisoformat(job["latest_heartbeat"]).timestamp()
+        for job in jobs
+        if job.get("latest_heartbeat") and airflow.component_of_job(job["id"]) == component
+    ]
+    return max(beats, default=None)
+
+
+def heartbeat_after(airflow: AirflowDeployment, component: str, moment: float) -> None:
+    """Wait until ``component``'s job heartbeats again after ``moment`` (epoch seconds): a woken
+    triggerer has then been through its loop, where it cancels the triggers it lost."""
+
+    def probe() -> bool | None:
+        beat = latest_heartbeat(airflow, component)
+        return True if beat is not None and beat > moment + 1 else None
+
+    airflow.wait_for(f"{component} to heartbeat after waking", probe, timeout_seconds=60)
+
+
+def trigger_logs(dag_run: DagRun, job: int) -> str:
+    """What the trigger wrote in triggerer job ``job`` (Airflow's log file for it, on this machine)."""
+    folder = dag_run.airflow.home / "logs" / f"dag_id={dag_run.dag_id}" / f"run_id={dag_run.run_id}"
+    return "".join(path.read_text(errors="replace") for path in folder.rglob(f"*.log.trigger.{job}.log"))
+
+
+def test_triggerer_sigkilled_its_triggers_move_to_the_other_one(ha: DatabricksE2E) -> None:
+    """The triggerer holding the trigger is SIGKILLed: the other triggerer takes it over once the
+    health threshold passed, watches the same run, and the task succeeds in its first try."""
+    dag_run = ha.start(DEFERRED)
+    dag_run.wait_for_deferred_and_watched()
+    old_job, holder = holder_of(dag_run)
+    [run] = dag_run.runs()
+
+    ha.airflow.kill(holder, signal.SIGKILL, whole_tree=True)
+    taken_over(dag_run, old_job)
+    ha.wait_for_requests(more_than=ha.requests())
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+    ha.airflow.restart(holder)
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
+    assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+
+
+def test_triggerer_stalled_past_threshold_cancels_nothing_when_it_wakes(ha: DatabricksE2E) -> None:
+    """The triggerer holding the trigger is frozen (SIGSTOP, its whole process tree) past the health
+    threshold, so its trigger moves to the other triggerer; then it wakes (SIGCONT) and Airflow has it
+    run ``on_kill`` for the trigger it lost. The run is not cancelled: one run, no ``runs/cancel``,
+    and the task succeeds in its first try (apache/airflow#73454)."""
+    dag_run = ha.start(DEFERRED)
+    dag_run.wait_for_deferred_and_watched()
+    old_job, holder = holder_of(dag_run)
+    [run] = dag_run.runs()
+
+    ha.airflow.pause(holder)
+    try:
+        taken_over(dag_run, old_job)
+        ha.wait_for_requests(more_than=ha.requests())  # the new owner polls the run
+    finally:
+        woke_at = time.time()
+        ha.airflow.resume(holder)
+    heartbeat_after(ha.airflow, holder, woke_at)
+    ha.wait_for_requests(more_than=ha.requests())
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
+    assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+    # The woken triggerer did run on_kill for the trigger it lost (the fault really happened), and
+    # our trigger said why it kept the run.
+    assert "the trigger was reassigned to another triggerer" in trigger_logs(dag_run, old_job)
+
+
+def test_both_triggerers_sigkilled_one_restarted_later_picks_every_run_up(ha: DatabricksE2E) -> None:
+    """Both triggerers are SIGKILLed while two tasks are deferred; only one is started again, later:
+    it picks both triggers up, and each task succeeds on its one run."""
+    dag_runs = [ha.start(DEFERRED), ha.start(DEFERRED)]
+    for dag_run in dag_runs:
+        dag_run.wait_for_deferred_and_watched()
+    runs = [dag_run.runs()[0] for dag_run in dag_runs]
+
+    for triggerer in TRIGGERERS:
+        ha.airflow.kill(triggerer, signal.SIGKILL, whole_tree=True)
+    submitted = ha.control.counters().runs_submitted
+    ha.airflow.restart(TRIGGERERS[1])
+    for dag_run in dag_runs:
+        ha.airflow.wait_for(
+            "the restarted triggerer to take the trigger",
+            lambda dag_run=dag_run: (
+                ha.airflow.component_of_job(job) == TRIGGERERS[1]
+                if (job := dag_run.triggerer_job_id()) is not None
+                else None
+            ),
+            timeout_seconds=90,
+        )
+    ha.wait_for_requests(more_than=ha.requests())
+    for dag_run, run in zip(dag_runs, runs, strict=True):
+        dag_run.finish_run(run["run_id"])
+    for dag_run in dag_runs:
+        dag_run.wait_for_state("success")
+    ha.airflow.restart(TRIGGERERS[0])
+
+    outcomes = [dag_run.outcome() for dag_run in dag_runs]
+    assert [("success", 1, ["SUCCESS"], 2, [])] * 2 == [o.summary() for o in outcomes]
+    assert ([r["run_id"] for r in runs], submitted, 0) == (
+        [o.xcom_run_id for o in outcomes],
+        ha.control.counters().runs_submitted,
+        outcomes[-1].requests.get("runs/cancel", 0),
+    )
+
+
+def test_user_marks_task_failed_while_the_other_triggerer_holds_it_cancels_once(ha: DatabricksE2E) -> None:
+    """A user marks a deferred task failed: whichever triggerer holds it cancels the run, exactly
+    once, and the task stays failed."""
+    dag_run = ha.start(DEFERRED)
+    dag_run.wait_for_deferred_and_watched()
+    holder_of(dag_run)
+    [run] = dag_run.runs()
+
+    ha.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    dag_run.wait_for_run_terminal(run["run_id"])
+    ha.wait_until_quiet(seconds=3.0, timeout_seconds=30)
+
+    outcome = dag_run.outcome()
+    assert ("failed", 1, ["CANCELED"], 1, []) == outcome.summary()
+    assert (run["run_id"], 1) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+
+
+def test_scheduler_sigkilled_while_the_task_defers_and_while_it_resumes(ha: DatabricksE2E) -> None:
+    """One scheduler is SIGKILLed right after the DAG run is triggered (the task is being scheduled
+    and defers), the other while the run ends and the task resumes: the surviving scheduler carries
+    each step, and the task succeeds on its one run in its first try."""
+    dag_run = ha.start(DEFERRED)
+    ha.airflow.kill("scheduler[0]", signal.SIGKILL, whole_tree=True)
+    dag_run.wait_for_deferred_and_watched()
+    [run] = dag_run.runs()
+    ha.airflow.restart("scheduler[0]")
+
+    ha.airflow.kill("scheduler[1]", signal.SIGKILL, whole_tree=True)
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+    ha.airflow.restart("scheduler[1]")
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
+    assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+
+
+def test_postgres_restarted_while_deferred_and_while_a_task_is_in_execute(ha: DatabricksE2E) -> None:
+    """PostgreSQL restarts (fast shutdown) twice: while one task is deferred, and while another is
+    inside ``execute()`` between storing its token and submitting. Every component that died of it is
+    restarted, as an orchestrator would; each task still ends on exactly one run."""
+    deferred = ha.start(DEFERRED)
+    deferred.wait_for_deferred_and_watched()
+    in_execute = ha.start(DEFERRED, pause={"before_submit": [1]})
+    in_execute.wait_for_gate("before_submit")
+
+    ha.airflow.restart("postgres")
+    in_execute.release_gate("before_submit")
+    ha.airflow.ensure_running()
+    for dag_run in (deferred, in_execute):
+        dag_run.wait_for_deferred_and_watched()
+        dag_run.finish_run(dag_run.wait_for_runs(1)[0]["run_id"])
+    for dag_run in (deferred, in_execute):
+        dag_run.wait_for_state("success")
+
+    outcomes = [dag_run.outcome() for dag_run in (deferred, in_execute)]
+    assert [["SUCCESS"], ["SUCCESS"]] == [o.run_results for o in outcomes]
+    assert (["success", "success"], 2, 0) == (
+        [o.state for o in outcomes],
+        outcomes[-1].runs_submitted,
+        outcomes[-1].requests.get("runs/cancel", 0),
+    )
+
+
+def test_redis_restarted_while_a_task_is_queued_still_runs_it_once(ha: DatabricksE2E) -> None:
+    """The Celery broker restarts right after the DAG run is triggered, while its task is being queued:
+    the task still runs, defers and succeeds on exactly one run."""
+    dag_run = ha.start(DEFERRED)
+    ha.airflow.restart("redis")
+    ha.airflow.ensure_running()
+    dag_run.wait_for_deferred_and_watched()
+    [run] = dag_run.runs()
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
+    assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
