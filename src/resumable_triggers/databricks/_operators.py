@@ -127,7 +127,9 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
             await client.cancel_run(int(external_id))
 
     def job_trigger(self, external_id: ExternalId) -> DatabricksRunTrigger:
-        extra = {} if self.requests_per_second is None else {"requests_per_second": self.requests_per_second}
+        extra: dict[str, Any] = (
+            {} if self.requests_per_second is None else {"requests_per_second": self.requests_per_second}
+        )
         return DatabricksRunTrigger(
             external_id=int(external_id),
             databricks_conn_id=self.databricks_conn_id,

@@ -181,8 +181,15 @@ class ResumableDeferrableOperator(BaseOperator):
         with self._guard.armed():
             try:
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
-                    # The job may be healthy: fail this try; the retry reconnects to the same job.
-                    raise AirflowException(f"lost track of job {job_event.external_id}: {job_event.message}")
+                    # The job may be healthy: fail this try, and let a retry reconnect to the same job
+                    # (never a new submit). After an outage the retry resumes the watch; after a
+                    # permanent error (rejected token, missing permission) it succeeds if someone
+                    # fixed the cause meanwhile, and otherwise fails at its first status read, in
+                    # seconds, with the same cause: retries cost one request each, not a budget.
+                    raise AirflowException(
+                        f"lost track of job {job_event.external_id}: {job_event.message}; the job may "
+                        "still be running, and a retry reconnects to it without submitting again"
+                    )
                 try:
                     record = self._load(context)
                 except RecordProblem as problem:
