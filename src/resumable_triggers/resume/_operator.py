@@ -381,7 +381,18 @@ class ResumableDeferrableOperator(BaseOperator):
         for metric in METRIC_OF[decision]:
             stats.incr(metric, tags={"operator": type(self).__name__})
 
-    @staticmethod
-    def _call(coro: Coroutine[Any, Any, T]) -> T:
-        """The worker's one bridge into async remote calls."""
-        return asyncio.run(coro)
+    def remote_name(self) -> str:
+        """What remote calls talk to, for messages (e.g. ``Databricks at https://adb-1...``)."""
+        return "the external system"
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """The worker's one bridge into async remote calls.
+
+        An ``execution_timeout`` fires as an exception wherever the main thread is, usually deep in
+        the event loop: it is re-raised naming what the task was waiting for."""
+        try:
+            return asyncio.run(coro)
+        except AirflowTaskTimeout as exc:
+            raise AirflowTaskTimeout(
+                f"execution_timeout reached while waiting for {self.remote_name()}"
+            ) from exc
