@@ -83,3 +83,48 @@ def test_workspace_repr_never_shows_the_secret() -> None:
     workspace = workspace_from_fields(fields(host="h", password="dapi-very-secret"))
     assert "dapi-very-secret" not in repr(workspace)
     assert "dapi-very-secret" not in repr(fields(host="h", password="dapi-very-secret"))
+
+
+@pytest.mark.parametrize(
+    ("conn", "field"),
+    [
+        ({"host": "https://"}, "'host'"),
+        ({"host": "http://"}, "'host'"),
+        ({"host": "not a host!!"}, "'host'"),
+        ({"host": "https://not a host!!"}, "'host'"),
+        ({"host": "ftp://h.cloud.databricks.com"}, "'host'"),
+        ({"host": "h.cloud.databricks.com:notaport"}, "'host'"),
+        ({"host": "-bad-.cloud.databricks.com"}, "'host'"),
+        ({"host": "h.cloud.databricks.com", "schema": "databricks"}, "'schema'"),
+        ({"host": "h.cloud.databricks.com", "port": 70000}, "'port'"),
+        ({"host": "ok", "extra": {"host": "https://"}}, "'extra.host'"),
+    ],
+)
+def test_a_host_that_is_not_a_host_is_a_configuration_error_naming_the_field(
+    conn: dict[str, Any], field: str
+) -> None:
+    """Scheme-only values, spaces and punctuation, other schemes, bad ports: each fails naming the
+    connection field to fix, instead of becoming a URL such as ``https://https``."""
+    with pytest.raises(ConnectionConfigError, match=field):
+        config_kwargs(fields(password="t", **conn))
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("https://adb-1.7.azuredatabricks.net/?o=1#job/2", "https://adb-1.7.azuredatabricks.net"),
+        ("HTTPS://h.cloud.databricks.com", "https://h.cloud.databricks.com"),
+        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("10.0.0.7", "https://10.0.0.7"),
+    ],
+)
+def test_real_hosts_survive_strict_parsing(host: str, expected: str) -> None:
+    """A URL pasted from the browser (path, query, fragment), upper-case schemes and IP literals map."""
+    assert expected == config_kwargs(fields(host=host, password="t"))["host"]
+
+
+def test_credentials_in_the_host_are_refused_without_echoing_them() -> None:
+    """``https://user:secret@host`` is refused; the message never repeats the secret."""
+    with pytest.raises(ConnectionConfigError, match="credentials") as refused:
+        config_kwargs(fields(host="https://me:dapi-secret@h.cloud.databricks.com", password="t"))
+    assert "dapi-secret" not in str(refused.value)

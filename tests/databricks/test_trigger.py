@@ -190,6 +190,28 @@ def cancels(workspace: Workspace) -> int:
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("status", [403, 400])
+async def test_permanent_error_ends_the_watch_at_once_naming_status_and_endpoint(
+    workspace: Workspace, status: int
+) -> None:
+    """A 403 (after one re-read of the credentials) or a 400 while watching is not waited out for the
+    30-minute error budget: the watch ends on first sight with a WATCH_ERROR whose message names the
+    status and the endpoint, and the run is left alone."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    polls = ("runs/get", "runs/list")
+    for endpoint in polls:
+        workspace.emulator.inject_fault(endpoint=endpoint, kind="http_error", count=10, status=status)
+    event = await first_event(trigger_for(run_id))
+    assert (EventOutcome.WATCH_ERROR, run_id) == (event.outcome, event.external_id)
+    assert f"HTTP {status}" in event.message
+    assert "jobs/runs/" in event.message
+    counts = workspace.emulator.counters().requests_by_endpoint
+    # A 403 re-reads the credentials and tries once more; a 400 is not repeated at all.
+    sent, cancels = sum(counts.get(e, 0) for e in polls), counts.get("runs/cancel", 0)
+    assert (2 if status == 403 else 1, 0) == (sent, cancels)
+
+
+@pytest.mark.asyncio
 async def test_user_marks_deferred_task_failed_cancels_the_run(workspace: Workspace) -> None:
     """on_kill with the task marked failed by a user cancels the still-running run."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})

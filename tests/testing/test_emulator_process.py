@@ -256,3 +256,26 @@ def test_control_release_held_over_http(
     released = control.release_held()
     caller.join(10)
     assert ([], 1, [{"run_id": emulator.runs()[0]["run_id"]}]) == (held_answers, released, answers)
+
+
+def _status(url: str, token: str) -> int:
+    try:
+        _call(url, token, "GET", "runs/list")
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return exc.code
+    return 200
+
+
+def test_control_api_rotates_personal_access_tokens_and_reset_restores_the_configured_one(
+    control: EmulatorControl, emulator: Emulator, served: EmulatorServer
+) -> None:
+    """A rotation over HTTP: the new token is accepted once added, the old one gets 403 once revoked,
+    revoking twice says so, and reset() accepts only the configured token again."""
+    control.add_token("dapi-rotated")
+    both = (_status(served.url, emulator.token), _status(served.url, "dapi-rotated"))
+    revoked = (control.revoke_token(emulator.token), control.revoke_token(emulator.token))
+    after = (_status(served.url, emulator.token), _status(served.url, "dapi-rotated"))
+    control.reset()
+    reset = (_status(served.url, emulator.token), _status(served.url, "dapi-rotated"))
+    assert ((200, 200), (True, False), (403, 200), (200, 403)) == (both, revoked, after, reset)

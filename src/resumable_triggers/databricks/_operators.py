@@ -111,6 +111,10 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
         merged.pop("idempotency_token", None)
         return merged
 
+    def remote_name(self) -> str:
+        host = self._workspace.host if self._workspace is not None else "(connection not read yet)"
+        return f"Databricks at {host} (connection {self.databricks_conn_id!r})"
+
     def _client(self) -> DatabricksClient:
         assert self._workspace is not None, "prepare() runs before any remote call"
         return DatabricksClient(self._workspace.host, self._workspace.headers)

@@ -18,6 +18,7 @@ from resumable_triggers.databricks.client import (
     DatabricksError,
     Run,
     RunNotFound,
+    is_transient,
     shared_client,
 )
 from resumable_triggers.databricks.client._watcher import watch_run
@@ -119,14 +120,18 @@ class DatabricksRunTrigger(ResumableJobTrigger):
 
     Every instance in a triggerer shares one HTTP session and one request budget per workspace, so a
     restart with thousands of deferred tasks cannot flood the workspace. Transient errors and
-    throttling are absorbed within ``error_budget_seconds``; a user's kill cancels the run when
-    ``cancel_on_kill``; triggerer shutdowns, restarts and reassignments to another triggerer never
-    do (see ``resumable_triggers.resume._kill``).
+    throttling are absorbed within ``error_budget_seconds``; permanent ones (rejected credentials,
+    a 400, an untrusted certificate) end the watch at once with a WATCH_ERROR naming status,
+    error_code and endpoint; a user's kill cancels the run when ``cancel_on_kill``; triggerer
+    shutdowns, restarts and reassignments to another triggerer never do (see
+    ``resumable_triggers.resume._kill``).
     """
 
     Args = DatabricksRunArgs
     classpath = "resumable_triggers.databricks.DatabricksRunTrigger"
-    transient_errors = (DatabricksError, OSError, asyncio.TimeoutError)
+    watch_errors = (DatabricksError, OSError, asyncio.TimeoutError)
+    # The client's own classification: a 403, a 400 or a TLS failure ends the watch at once.
+    is_transient = staticmethod(is_transient)
 
     @property
     def _args(self) -> DatabricksRunArgs:

@@ -182,8 +182,15 @@ class ResumableDeferrableOperator(BaseOperator):
         with self._guard.armed():
             try:
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
-                    # The job may be healthy: fail this try; the retry reconnects to the same job.
-                    raise AirflowException(f"lost track of job {job_event.external_id}: {job_event.message}")
+                    # The job may be healthy: fail this try, and let a retry reconnect to the same job
+                    # (never a new submit). After an outage the retry resumes the watch; after a
+                    # permanent error (rejected token, missing permission) it succeeds if someone
+                    # fixed the cause meanwhile, and otherwise fails at its first status read, in
+                    # seconds, with the same cause: retries cost one request each, not a budget.
+                    raise AirflowException(
+                        f"lost track of job {job_event.external_id}: {job_event.message}; the job may "
+                        "still be running, and a retry reconnects to it without submitting again"
+                    )
                 try:
                     record = self._load(context)
                 except RecordProblem as problem:
@@ -389,7 +396,18 @@ class ResumableDeferrableOperator(BaseOperator):
         for metric in METRIC_OF[decision]:
             stats.incr(metric, tags={"operator": type(self).__name__})
 
-    @staticmethod
-    def _call(coro: Coroutine[Any, Any, T]) -> T:
-        """The worker's one bridge into async remote calls."""
-        return asyncio.run(coro)
+    def remote_name(self) -> str:
+        """What remote calls talk to, for messages (e.g. ``Databricks at https://adb-1...``)."""
+        return "the external system"
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """The worker's one bridge into async remote calls.
+
+        An ``execution_timeout`` fires as an exception wherever the main thread is, usually deep in
+        the event loop: it is re-raised naming what the task was waiting for."""
+        try:
+            return asyncio.run(coro)
+        except AirflowTaskTimeout as exc:
+            raise AirflowTaskTimeout(
+                f"execution_timeout reached while waiting for {self.remote_name()}"
+            ) from exc

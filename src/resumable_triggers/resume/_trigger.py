@@ -111,8 +111,15 @@ class ResumableJobTrigger(BaseTrigger):
     Args: ClassVar[type[WatchArgs]] = WatchArgs
     # Stored in Airflow's database for every deferred task: renaming it orphans them. Pinned by tests.
     classpath: ClassVar[str]
-    # Errors worth waiting out (network trouble, throttling, a flaky remote); anything else fails fast.
-    transient_errors: ClassVar[tuple[type[BaseException], ...]] = (OSError, asyncio.TimeoutError)
+    # The errors a watch reports instead of crashing (anything else is a bug and propagates). Of these,
+    # ``is_transient`` picks the ones worth waiting out within the error budget; the rest end the
+    # watch at once with a WATCH_ERROR that names them.
+    watch_errors: ClassVar[tuple[type[Exception], ...]] = (OSError, asyncio.TimeoutError)
+
+    @staticmethod
+    def is_transient(error: Exception) -> bool:
+        """Network trouble, throttling, a flaky remote: True. Subclasses use their client's own predicate."""
+        return True
 
     def __init__(self, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep, **kwargs: Any) -> None:
         """``kwargs`` are the stored trigger kwargs (``Args``); ``clock`` and ``sleep`` are test seams,
@@ -161,7 +168,15 @@ class ResumableJobTrigger(BaseTrigger):
                         last_state = status.state
                     if status.phase is not JobPhase.ACTIVE:
                         return await self.terminal_event(status)
-            except self.transient_errors as exc:
+            except self.watch_errors as exc:
+                if not self.is_transient(exc):
+                    log.error("stopped watching job %s: %s (not retried)", self.args.external_id, exc)
+                    return JobEvent(
+                        outcome=EventOutcome.WATCH_ERROR,
+                        external_id=self.args.external_id,
+                        state=last_state or "UNKNOWN",
+                        message=f"permanent error, not retried: {exc}",
+                    )
                 failures += 1
                 spent = self._clock() - last_success
                 if spent >= self.args.error_budget_seconds:
@@ -227,7 +242,7 @@ class ResumableJobTrigger(BaseTrigger):
         try:
             status = await self.status()
             job_active, url = status.phase is JobPhase.ACTIVE, status.url or url
-        except self.transient_errors as exc:
+        except self.watch_errors as exc:
             log.warning("could not read the status of job %s before deciding to cancel: %s", external_id, exc)
         while True:
             try:

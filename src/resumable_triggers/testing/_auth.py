@@ -51,6 +51,23 @@ class Authenticator:
     def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
         self.issued: dict[str, float] = {}  # access token -> expiry (clock seconds)
+        # Personal access tokens accepted now: the configured one, plus any added; revoking removes.
+        self.tokens: set[str] = {credentials.token}
+
+    def add_token(self, token: str) -> None:
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty string.")
+        self.tokens.add(token)
+
+    def revoke_token(self, token: str) -> bool:
+        """Stop accepting a PAT (as a user revoking it does); False if it was not accepted anyway."""
+        if token in self.tokens:
+            self.tokens.discard(token)
+            return True
+        return False
+
+    def reset_tokens(self) -> None:
+        self.tokens = {self.credentials.token}
 
     def check(self, authorization: str | None, now: float) -> None:
         """Raise the API's 401/403 unless the header carries accepted credentials."""
@@ -59,7 +76,7 @@ class Authenticator:
         scheme, _, value = authorization.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and value:
-            if _equal(value, self.credentials.token):
+            if any(_equal(value, token) for token in self.tokens):
                 return
             expiry = self.issued.get(value)
             if expiry is not None:

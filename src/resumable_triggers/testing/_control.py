@@ -11,6 +11,8 @@ Loopback test infrastructure: no auth, never counted or logged as API traffic. R
 ``POST /__emulator/release-held``     -> ``{released}``
 ``POST /__emulator/rate-limit``       ``{endpoint, requests_per_second, burst}``
 ``POST /__emulator/foreign-runs``     ``{count, active}`` -> ``{run_ids}``
+``POST /__emulator/add-token``        ``{token}``: accept one more personal access token
+``POST /__emulator/revoke-token``     ``{token}`` -> ``{revoked}``
 ``GET  /__emulator/counters``         the ``Counters`` fields
 ``GET  /__emulator/request-log``      ``{records: [...]}``
 ``GET  /__emulator/runs[?run_id=N]``  ``{runs: [...]}`` or one run
@@ -45,6 +47,8 @@ _ACTIONS: dict[str, Callable[[Emulator, dict[str, Any]], Any]] = {
     "release-held": lambda e, a: {"released": e.release_held()},
     "rate-limit": lambda e, a: e.set_rate_limit(**a),
     "foreign-runs": lambda e, a: {"run_ids": e.add_foreign_runs(**a)},
+    "add-token": lambda e, a: e.add_token(**a),
+    "revoke-token": lambda e, a: {"revoked": e.revoke_token(**a)},
     "reset": lambda e, a: e.reset(),
 }
 
@@ -162,6 +166,12 @@ class EmulatorControl:
 
     def add_foreign_runs(self, count: int, active: bool = True) -> list[int]:
         return list(self._call("POST", "foreign-runs", {"count": count, "active": active})["run_ids"])
+
+    def add_token(self, token: str) -> None:
+        self._call("POST", "add-token", {"token": token})
+
+    def revoke_token(self, token: str) -> bool:
+        return bool(self._call("POST", "revoke-token", {"token": token})["revoked"])
 
     def counters(self) -> Counters:
         raw = self._call("GET", "counters")

@@ -272,6 +272,17 @@ class Emulator:
             self._changed()
         return ids
 
+    def add_token(self, token: str) -> None:
+        """Accept one more personal access token (the new one of a rotation)."""
+        with self._lock:
+            self._auth.add_token(token)
+
+    def revoke_token(self, token: str) -> bool:
+        """Stop accepting a personal access token: requests with it get 403 "Invalid access token."
+        (also the configured ``token``). False if it was not accepted. ``reset()`` restores ``token``."""
+        with self._lock:
+            return self._auth.revoke_token(token)
+
     def counters(self) -> Counters:
         with self._lock:
             return Counters(
@@ -301,10 +312,12 @@ class Emulator:
             return render_run(run, self._clock(), self._page_url, with_history=True)
 
     def reset(self) -> None:
-        """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens)."""
+        """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens);
+        accept only the configured PAT again."""
         with self._lock:
             self._workspace.clear()
             self._workspace.default = Outcome()
+            self._auth.reset_tokens()
             self._faults.clear()
             self._rates.clear()
             self._log.clear()

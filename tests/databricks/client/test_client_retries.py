@@ -7,6 +7,7 @@ chose without spending them; the emulator's request log shows what reached the w
 from __future__ import annotations
 
 import dataclasses
+import random
 import socket
 from typing import Any
 
@@ -15,12 +16,18 @@ from client_testkit import FakeTime, create_job
 
 from resumable_triggers.databricks.client import (
     ApiError,
+    AuthError,
     ClientSettings,
+    CredentialsError,
     DatabricksClient,
+    DatabricksError,
     RetriesExhausted,
     SdkHeaderProvider,
+    TlsVerificationError,
     TransportError,
+    is_transient,
 )
+from resumable_triggers.databricks.client._retry import retry_delay
 from resumable_triggers.testing import Emulator
 
 SETTINGS = ClientSettings(
@@ -234,3 +241,38 @@ async def test_refused_connection_is_a_transport_error_marked_not_sent(
 
     assert isinstance(excinfo.value.last_error, TransportError)
     assert not excinfo.value.last_error.request_sent
+
+
+def _api(status: int) -> ApiError:
+    return ApiError(status=status, error_code=None, message="m", endpoint="jobs/runs/get")
+
+
+@pytest.mark.parametrize(
+    ("error", "idempotent", "transient"),
+    [
+        (_api(429), False, True),
+        (_api(503), True, True),
+        (_api(503), False, False),
+        (_api(500), True, True),
+        (_api(400), True, False),
+        (AuthError(status=403, error_code="PERMISSION_DENIED", message="m", endpoint="e"), True, False),
+        (TransportError("t", method="GET", endpoint="e", request_sent=True), True, True),
+        (TransportError("t", method="POST", endpoint="e", request_sent=True), False, False),
+        (TransportError("t", method="POST", endpoint="e", request_sent=False), False, True),
+        (TlsVerificationError("t", method="GET", endpoint="e", request_sent=False), True, False),
+        (CredentialsError("c", identity="i", transient=True), True, True),
+        (CredentialsError("c", identity="i", transient=False), True, False),
+        (RetriesExhausted(endpoint="e", attempts=3, elapsed_seconds=1.0, last_error=_api(503)), True, True),
+        (ConnectionResetError(), True, True),
+        (ValueError("not ours"), True, False),
+    ],
+)
+def test_one_predicate_classifies_every_failure_as_the_retry_table_says(
+    error: BaseException, idempotent: bool, transient: bool
+) -> None:
+    """``is_transient`` is the retry table: the client retries exactly what it calls transient, and the
+    trigger waits out exactly that; 403s, 400s and TLS failures are permanent."""
+    assert transient == is_transient(error, idempotent=idempotent)
+    if isinstance(error, DatabricksError):
+        delay = retry_delay(error, attempt=1, idempotent=idempotent, settings=SETTINGS, rng=random.Random(0))
+        assert transient == (delay is not None)

@@ -40,6 +40,7 @@ from resumable_triggers.databricks.client._models import (
     TaskRun,
     TerminationDetails,
 )
+from resumable_triggers.databricks.client._retry import is_transient
 from resumable_triggers.databricks.client._settings import ClientSettings
 from resumable_triggers.databricks.client._shared import shared_client
 from resumable_triggers.databricks.client._sync import run_sync
@@ -71,6 +72,7 @@ __all__ = [
     "TerminationDetails",
     "TlsVerificationError",
     "TransportError",
+    "is_transient",
     "run_sync",
     "shared_client",
 ]

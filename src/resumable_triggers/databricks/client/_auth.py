@@ -4,17 +4,24 @@ databricks-sdk is synchronous: building a ``Config`` does network I/O (host meta
 and ``Config.authenticate()`` may block on an OAuth token refresh with no timeout. Both therefore run
 in a worker thread, at most one at a time per provider (single flight), while every other caller
 keeps being served the cached headers or awaits that one refresh without blocking the event loop.
+
+That thread is a daemon of its own, not the loop's default executor: ``asyncio.run`` joins the
+executor's threads before it returns, so a task whose ``execution_timeout`` fired (or that a user
+stopped) while the SDK was still retrying an unreachable host would wait for the SDK (~300 s) before
+it could fail. Nothing waits for ours; a stuck one ends with the process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from resumable_triggers.databricks.client._errors import CredentialsError
 
@@ -24,6 +31,8 @@ if TYPE_CHECKING:
 __all__ = ["HeaderProvider", "SdkHeaderProvider"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Stop serving cached headers this long before the OAuth token expires, so a request in flight does
 # not arrive with a token that died on the way.
@@ -132,9 +141,10 @@ class SdkHeaderProvider:
 
     async def _do_refresh(self) -> Mapping[str, str]:
         generation = self._generation
+        config_before, ever_authenticated = self._config, self._ever_authenticated
         try:
-            config, headers, expires_at = await asyncio.to_thread(
-                self._authenticate_blocking, self._config, self._ever_authenticated
+            config, headers, expires_at = await _in_daemon_thread(
+                lambda: self._authenticate_blocking(config_before, ever_authenticated)
             )
         finally:
             if self._refresh is asyncio.current_task():
@@ -166,6 +176,33 @@ class SdkHeaderProvider:
             ) from exc
         # Copy every header: Azure service principals add X-Databricks-Azure-SP-Management-Token etc.
         return config, MappingProxyType(dict(raw)), started + min(self._ttl, expires_in)
+
+
+async def _in_daemon_thread(call: Callable[[], T]) -> T:
+    """``await call()`` run in a new daemon thread, which neither ``asyncio.run`` nor exit joins."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():  # the awaiting task was cancelled meanwhile
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = call()
+        except BaseException as exc:  # noqa: BLE001 - forwarded to the awaiting task, not swallowed
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="databricks-sdk-auth", daemon=True).start()
+    return await future
 
 
 def _seconds_until_token_expiry(config: Config) -> float:

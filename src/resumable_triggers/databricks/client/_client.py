@@ -276,6 +276,7 @@ class DatabricksClient:
         queued = 0.0
         attempt = 0
         reauthenticated = False
+        answered = False  # did any attempt get an HTTP answer? Until one does, the connect budget rules
         while True:
             attempt += 1
             before = self._clock()
@@ -283,7 +284,11 @@ class DatabricksClient:
             queued += self._clock() - before
             try:
                 headers = await self._headers.headers()
-                return await self._send(method, endpoint, query, body, headers, attempt, run_id)
+                timeout = None
+                if not answered:
+                    left = self.settings.connect_budget_seconds - (self._clock() - started - queued)
+                    timeout = max(left, self.settings.connect_timeout_seconds)
+                return await self._send(method, endpoint, query, body, headers, attempt, run_id, timeout)
             except AuthError as exc:
                 if reauthenticated:
                     raise
@@ -299,19 +304,26 @@ class DatabricksClient:
                 if maybe_delay is None:
                     raise
                 error, delay = exc, maybe_delay
+            answered = answered or isinstance(error, ApiError)
             if isinstance(error, ApiError) and error.status == 429:
                 self._budget.pause(error.retry_after_seconds or delay)
             elapsed = self._clock() - started - queued
-            if elapsed + delay > self.settings.retry_budget_seconds:
+            budget = "retry_budget_seconds" if answered else "connect_budget_seconds"
+            if elapsed + delay > min(self.settings.retry_budget_seconds, getattr(self.settings, budget)):
                 raise RetriesExhausted(
-                    endpoint=endpoint, attempts=attempt, elapsed_seconds=elapsed, last_error=error
+                    endpoint=endpoint,
+                    attempts=attempt,
+                    elapsed_seconds=elapsed,
+                    last_error=error,
+                    budget=budget,
                 ) from error
             if delay > 0:
                 logger.info(
-                    "Databricks %s %s failed (%s); retrying in %.1f s (attempt %d, %.1f of %.0f s retry "
-                    "budget used)",
+                    "Databricks %s %s on %s failed (%s); retrying in %.1f s (attempt %d, %.1f of %.0f s "
+                    "retry budget used)",
                     method,
                     endpoint,
+                    self.host,
                     _describe(error),
                     delay,
                     attempt,
@@ -329,8 +341,11 @@ class DatabricksClient:
         headers: Mapping[str, str],
         attempt: int,
         run_id: int | None,
+        timeout_seconds: float | None,
     ) -> dict[str, Any]:
-        """One attempt, holding one of ``max_connections`` slots so aiohttp's pool never makes it wait."""
+        """One attempt, holding one of ``max_connections`` slots so aiohttp's pool never makes it wait.
+
+        ``timeout_seconds`` shortens the session's per-attempt timeout (None: keep it)."""
         session = self._session
         if session is None or session.closed:
             raise RuntimeError(
@@ -350,6 +365,7 @@ class DatabricksClient:
                 proxy=self._proxy,
                 attempt=attempt,
                 run_id=run_id,
+                timeout_seconds=timeout_seconds,
             )
 
 

@@ -127,17 +127,33 @@ class RetriesExhausted(DatabricksError):
     """``endpoint`` kept failing with retryable errors for ``attempts`` tries over ``elapsed_seconds``.
 
     ``last_error`` is the final failure (also chained as ``__cause__``); inspect it for the status.
+
+    ``budget`` names the ``ClientSettings`` field that ran out: ``retry_budget_seconds``, or
+    ``connect_budget_seconds`` when no attempt got an HTTP answer (the workspace could not be reached).
     """
 
-    def __init__(self, *, endpoint: str, attempts: int, elapsed_seconds: float, last_error: DatabricksError):
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        attempts: int,
+        elapsed_seconds: float,
+        last_error: DatabricksError,
+        budget: str = "retry_budget_seconds",
+    ):
         self.endpoint = endpoint
         self.attempts = attempts
         self.elapsed_seconds = elapsed_seconds
         self.last_error = last_error
+        self.budget = budget
+        what = (
+            "the workspace could not be reached"
+            if budget == "connect_budget_seconds"
+            else "the workspace may be overloaded or unreachable"
+        )
         super().__init__(
             f"Databricks {endpoint} still failing after {attempts} attempts in {elapsed_seconds:.1f} s "
-            f"(last error: {last_error}); the workspace may be overloaded or unreachable, "
-            "try again later or raise ClientSettings.retry_budget_seconds"
+            f"(last error: {last_error}); {what}, try again later or raise ClientSettings.{budget}"
         )
 
 

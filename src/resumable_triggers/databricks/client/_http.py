@@ -95,13 +95,25 @@ async def send_once(
     proxy: str | None,
     attempt: int,
     run_id: int | None,
+    timeout_seconds: float | None = None,
 ) -> dict[str, Any]:
     """One HTTP exchange with ``{host}/api/2.2/{endpoint}``; the JSON object it answered.
+
+    ``timeout_seconds`` caps this attempt below the session's ``total`` timeout (the connect budget
+    of a call that has not been answered yet); None keeps the session's.
 
     Raises ApiError (or a subclass) for HTTP error statuses and TransportError for anything that is
     not a usable answer. Logs one debug line per attempt: never the headers.
     """
     started = time.monotonic()
+    timeout = session.timeout
+    if timeout_seconds is not None and (timeout.total is None or timeout_seconds < timeout.total):
+        timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds,
+            connect=timeout.connect,
+            sock_read=timeout.sock_read,
+            sock_connect=timeout.sock_connect,
+        )
     try:
         async with session.request(
             method,
@@ -110,6 +122,7 @@ async def send_once(
             json=body,
             headers=headers,
             proxy=proxy,
+            timeout=timeout,
         ) as response:
             status = response.status
             content = await response.read()

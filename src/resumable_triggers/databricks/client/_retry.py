@@ -19,11 +19,18 @@ anything else (4xx...)             not retried                not retried
     duplicate. Send an idempotency token to make these retryable.
 
 Idempotent requests are GETs, ``runs/cancel``, and submit/run-now carrying an idempotency token.
-Everything is bounded by ``ClientSettings.retry_budget_seconds``, waits included.
+Everything is bounded by ``ClientSettings.retry_budget_seconds``, waits included, and a call that
+never got an HTTP answer at all by ``ClientSettings.connect_budget_seconds``.
+
+The table is one predicate, :func:`is_transient` ("may trying again later succeed?"), used by the
+client for each request and by callers that wait errors out over a longer horizon (the trigger's
+watch): 401/403 after a re-read of the credentials, 400s, TLS failures and configuration errors are
+permanent and reported at once; a ``RetriesExhausted`` is transient, since only the budget ran out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 from datetime import datetime, timezone
@@ -32,12 +39,13 @@ from resumable_triggers.databricks.client._errors import (
     ApiError,
     CredentialsError,
     DatabricksError,
+    RetriesExhausted,
     TlsVerificationError,
     TransportError,
 )
 from resumable_triggers.databricks.client._settings import ClientSettings
 
-__all__ = ["parse_retry_after", "retry_delay"]
+__all__ = ["is_transient", "parse_retry_after", "retry_delay"]
 
 _BACKOFF_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -65,6 +73,29 @@ def _backoff(attempt: int, settings: ClientSettings) -> float:
     return min(settings.backoff_max_seconds, settings.backoff_initial_seconds * 2 ** min(attempt - 1, 60))
 
 
+def is_transient(error: BaseException, *, idempotent: bool = True) -> bool:
+    """True when trying again later may succeed; False when only a human can fix the cause.
+
+    ``idempotent``: whether the failed request may be repeated (see the table); reads are, so a
+    caller asking about a watch leaves the default. Takes any exception so that it can serve as a
+    retry library's ``on=`` predicate; raw ``OSError`` and timeouts (from outside the client) count
+    as network trouble.
+    """
+    if isinstance(error, RetriesExhausted):
+        return True
+    if isinstance(error, ApiError):
+        return error.status == 429 or (idempotent and error.status in _BACKOFF_STATUSES)
+    if isinstance(error, TlsVerificationError):
+        return False
+    if isinstance(error, TransportError):
+        return idempotent or not error.request_sent
+    if isinstance(error, CredentialsError):
+        return error.transient
+    if isinstance(error, DatabricksError):
+        return False
+    return isinstance(error, OSError | asyncio.TimeoutError)
+
+
 def retry_delay(
     error: DatabricksError,
     *,
@@ -74,19 +105,9 @@ def retry_delay(
     rng: random.Random,
 ) -> float | None:
     """Seconds to wait before retrying after ``attempt`` (1-based) failed with ``error``; None: give up."""
+    if not is_transient(error, idempotent=idempotent):
+        return None
     jitter = rng.uniform(0.0, settings.jitter_seconds)
-    if isinstance(error, ApiError):
-        if error.status == 429 or (error.status == 503 and idempotent):
-            if error.retry_after_seconds is not None:
-                return error.retry_after_seconds + jitter
-            return _backoff(attempt, settings) + jitter
-        if error.status in _BACKOFF_STATUSES and idempotent:
-            return _backoff(attempt, settings) + jitter
-        return None
-    if isinstance(error, TlsVerificationError):
-        return None
-    if isinstance(error, TransportError) and (idempotent or not error.request_sent):
-        return _backoff(attempt, settings) + jitter
-    if isinstance(error, CredentialsError) and error.transient:
-        return _backoff(attempt, settings) + jitter
-    return None
+    if isinstance(error, ApiError) and error.status in (429, 503) and error.retry_after_seconds is not None:
+        return error.retry_after_seconds + jitter
+    return _backoff(attempt, settings) + jitter

@@ -24,6 +24,13 @@ class ClientSettings:
     retry_budget_seconds:
         Total time one call may spend retrying (waits included) before RetriesExhausted. Databricks
         advises retrying 5xx for up to 10 minutes; the default is 5.
+    connect_budget_seconds:
+        How long one call may go without a single HTTP answer (connection refused, DNS failure, a
+        host that accepts and never replies, credentials that cannot be fetched) before
+        RetriesExhausted naming the host: a workspace that cannot be reached fails a call in about
+        this long (default 30 s), plus at most one ``connect_timeout_seconds``. Also bounds
+        databricks-sdk's host discovery when a connection's ``Config`` is built. Once the workspace
+        answered, ``retry_budget_seconds`` applies.
     backoff_initial_seconds, backoff_max_seconds, jitter_seconds:
         Exponential backoff for 5xx and transport errors: ``min(max, initial * 2**(n-1))`` plus up to
         ``jitter_seconds`` of random jitter (also added to Retry-After waits, so clients woken by the
@@ -38,6 +45,7 @@ class ClientSettings:
     connect_timeout_seconds: float = 10.0
     request_timeout_seconds: float = 60.0
     retry_budget_seconds: float = 300.0
+    connect_budget_seconds: float = 30.0
     backoff_initial_seconds: float = 1.0
     backoff_max_seconds: float = 30.0
     jitter_seconds: float = 1.0
@@ -48,6 +56,7 @@ class ClientSettings:
             "requests_per_second",
             "connect_timeout_seconds",
             "request_timeout_seconds",
+            "connect_budget_seconds",
             "backoff_initial_seconds",
             "backoff_max_seconds",
         )
