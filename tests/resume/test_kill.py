@@ -6,10 +6,12 @@ import pytest
 
 from resumable_triggers.resume._kill import (
     KillVerdict,
+    SigtermVerdict,
     TaskView,
     WatchMarker,
+    after_sigterm,
     kill_verdict,
-    stopped_by_user,
+    task_state_key,
 )
 
 MINE = 42
@@ -109,20 +111,29 @@ def test_marker_round_trips_through_its_xcom_value() -> None:
 
 
 @pytest.mark.parametrize(
-    ("state", "by_user"),
+    ("state", "verdict"),
     [
-        ("running", False),  # the worker is shutting down
-        (None, False),
-        ("up_for_retry", False),  # the scheduler gave a frozen try up: no user spoke
-        ("deferred", False),  # the next try already defers on the job
-        ("queued", False),
-        ("failed", True),
-        ("success", True),
-        ("restarting", True),
+        ("running", SigtermVerdict.CHECKPOINT),  # the worker is shutting down
+        (None, SigtermVerdict.CHECKPOINT),
+        ("up_for_retry", SigtermVerdict.SUPERSEDED),  # the scheduler gave a frozen try up: no user spoke
+        ("deferred", SigtermVerdict.SUPERSEDED),  # the next try already defers on the job
+        ("queued", SigtermVerdict.SUPERSEDED),
+        ("failed", SigtermVerdict.USER_KILL),
+        ("success", SigtermVerdict.USER_KILL),
+        ("restarting", SigtermVerdict.USER_KILL),
     ],
 )
 def test_worker_sigterm_counts_as_a_users_kill_only_for_a_users_states(
-    state: str | None, by_user: bool
+    state: str | None, verdict: SigtermVerdict
 ) -> None:
-    """The worker side cancels after a SIGTERM only when the API server shows a user's act."""
-    assert by_user == stopped_by_user(state)
+    """The worker side cancels after a SIGTERM only when the API server shows a user's act; it
+    checkpoints on a shutdown, and leaves a try the scheduler moved on from without touching the job."""
+    assert verdict == after_sigterm(state)
+
+
+@pytest.mark.parametrize(("map_index", "key"), [(None, "etl"), (-1, "etl"), (0, "etl_0"), (12, "etl_12")])
+def test_task_state_key_matches_airflows_answer_for_mapped_and_plain_tasks(
+    map_index: int | None, key: str
+) -> None:
+    """Airflow's ``get_task_states`` names a mapped task instance ``<task>_<index>``."""
+    assert key == task_state_key("etl", map_index)

@@ -16,11 +16,11 @@ from resumable_triggers.resume._decision import (
     plan_after_status,
     plan_start,
 )
+from resumable_triggers.resume._defaults import default_deferrable
 from resumable_triggers.resume._operator import (
     JobFailed,
     KilledByUser,
     ResumableDeferrableOperator,
-    default_deferrable,
 )
 from resumable_triggers.resume._record import (
     CorruptRecord,

@@ -26,9 +26,15 @@ starts (not when a deferred try resumes), so the marker always speaks for the la
 keeps running and the trigger logs an error naming it: a run left running costs less than a healthy
 run killed.
 
-The worker side asks the same question after a SIGTERM (:func:`stopped_by_user`): its supervisor also
+The worker side asks the same question after a SIGTERM (:func:`after_sigterm`): its supervisor also
 SIGTERMs a try whose heartbeat was refused, e.g. a frozen worker whose try the scheduler gave up while
-the next try already watches the same job.
+the next try already watches the same job::
+
+    running, or no state (unreadable counts as running) ..... CHECKPOINT  a worker shutdown: defer
+    success/failed/skipped/removed/..., restarting .......... USER_KILL   cancel when cancel_on_kill
+    queued/scheduled/deferred/up for retry/... .............. SUPERSEDED  the scheduler moved on from
+                                                                          this try: neither cancel the
+                                                                          job nor defer on it
 """
 
 from __future__ import annotations
@@ -43,11 +49,13 @@ from resumable_triggers.resume._record import ExternalId
 __all__ = [
     "WATCH_MARKER_KEY",
     "KillVerdict",
+    "SigtermVerdict",
     "TaskView",
     "Verdict",
     "WatchMarker",
+    "after_sigterm",
     "kill_verdict",
-    "stopped_by_user",
+    "task_state_key",
 ]
 
 WATCH_MARKER_KEY = "resumable_triggers.watch"
@@ -60,6 +68,12 @@ _FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "remov
 # or the retry will reconnect to it.
 _HANDED_ON = frozenset({"deferred", "up_for_retry", "up_for_reschedule"})
 _CLEARED_WHILE_RUNNING = "restarting"
+
+
+class SigtermVerdict(str, enum.Enum):
+    CHECKPOINT = "checkpoint"
+    USER_KILL = "user_kill"
+    SUPERSEDED = "superseded"
 
 
 class KillVerdict(str, enum.Enum):
@@ -133,11 +147,18 @@ def kill_verdict(*, external_id: ExternalId, job_active: bool | None, view: Task
     return Verdict(KillVerdict.LOOK_AGAIN, f"the task is {state}: waiting for its next step")
 
 
-def stopped_by_user(state: str | None) -> bool:
-    """After a SIGTERM in the worker: did a user stop this task (or is it over), per the API server?
+def after_sigterm(state: str | None) -> SigtermVerdict:
+    """What a worker holding a job does after a SIGTERM, from how the API server sees the task.
 
-    ``running`` is a worker shutdown. Any other live state (queued, scheduled, deferred, up for retry,
-    no state) means the API server moved on from this try without a user's word: the scheduler gave
-    up a frozen try, and the next one may already be watching the same job.
-    """
-    return state in _FINISHED or state == _CLEARED_WHILE_RUNNING
+    States are keyed by task, not by try: ``running`` may be a newer try's, which is why a shutdown
+    checkpoint is only ever attempted (the API server refuses a stale try's deferral)."""
+    if state in _FINISHED or state == _CLEARED_WHILE_RUNNING:
+        return SigtermVerdict.USER_KILL
+    if state is None or state == "running":
+        return SigtermVerdict.CHECKPOINT
+    return SigtermVerdict.SUPERSEDED
+
+
+def task_state_key(task_id: str, map_index: int | None) -> str:
+    """The key of a task instance in Airflow's ``get_task_states`` answer (mapped: ``<task>_<index>``)."""
+    return task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"

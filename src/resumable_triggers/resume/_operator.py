@@ -10,12 +10,11 @@ through :func:`asyncio.run`, the triggerer on its loop.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
 from airflow.sdk.observability import stats
 
@@ -29,7 +28,14 @@ from resumable_triggers.resume._decision import (
     plan_after_status,
     plan_start,
 )
-from resumable_triggers.resume._kill import WATCH_MARKER_KEY, WatchMarker, stopped_by_user
+from resumable_triggers.resume._defaults import default_deferrable
+from resumable_triggers.resume._kill import (
+    WATCH_MARKER_KEY,
+    SigtermVerdict,
+    WatchMarker,
+    after_sigterm,
+    task_state_key,
+)
 from resumable_triggers.resume._record import (
     CorruptRecord,
     ExternalId,
@@ -66,22 +72,6 @@ class JobFailed(AirflowException):
 
 class KilledByUser(AirflowException):
     """A user marked the running task failed or cleared it while it held a job."""
-
-
-def default_deferrable() -> bool:
-    """True, unless the deployment chose otherwise in ``[operators] default_deferrable``.
-
-    Airflow writes every default into the ``airflow.cfg`` it generates (``default_deferrable = false``
-    included), so a file value equal to Airflow's own default is no choice: the setting counts when it
-    comes from the environment (``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE``, or its ``_CMD``/``_SECRET``
-    forms), or when the file's value differs from Airflow's default.
-    """
-    variable = "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE"
-    configured = conf.getboolean("operators", "default_deferrable", fallback=True)
-    if any(name in os.environ for name in (variable, f"{variable}_CMD", f"{variable}_SECRET")):
-        return configured
-    airflow_default = str(conf.get_default_value("operators", "default_deferrable", fallback="false"))
-    return configured if configured != (airflow_default.lower() == "true") else True
 
 
 class ResumableDeferrableOperator(BaseOperator):
@@ -316,15 +306,14 @@ class ResumableDeferrableOperator(BaseOperator):
 
     def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
         state = self._state_seen_by_api_server(context)
-        if stopped_by_user(state):
+        verdict = after_sigterm(state)
+        if verdict is SigtermVerdict.USER_KILL:
             if self.cancel_on_kill:
                 self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)
                 self._call(self.cancel_job(external_id))
                 raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
             raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
-        if state not in (None, "running"):
-            # The scheduler gave this try up (a frozen worker, lost heartbeats) and the task moved on:
-            # a newer try may already watch this very job, so neither cancel it nor defer on it.
+        if verdict is SigtermVerdict.SUPERSEDED:
             raise AirflowException(
                 f"this try is no longer current (the task is {state}); job {external_id} keeps running"
             )
@@ -338,10 +327,9 @@ class ResumableDeferrableOperator(BaseOperator):
 
         An unreadable state counts as ``running``: any doubt must not cancel a healthy job."""
         ti = context["ti"]
-        key = ti.task_id if ti.map_index is None or ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
         try:
             states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-            state = states.get(ti.run_id, {}).get(key)
+            state = states.get(ti.run_id, {}).get(task_state_key(ti.task_id, ti.map_index))
         except Exception as exc:  # noqa: BLE001 - any doubt must not cancel a healthy job
             self.log.warning("could not read the task's state (%s); treating SIGTERM as a shutdown", exc)
             return "running"

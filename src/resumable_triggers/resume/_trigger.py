@@ -31,6 +31,7 @@ from resumable_triggers.resume._kill import (
     TaskView,
     WatchMarker,
     kill_verdict,
+    task_state_key,
 )
 from resumable_triggers.resume._record import ExternalId
 
@@ -294,7 +295,7 @@ async def airflow_task_view(ti: Any) -> TaskView:
         run_ids=[ti.run_id],
         map_index=map_index,
     )
-    key = ti.task_id if map_index < 0 else f"{ti.task_id}_{map_index}"
+    key = task_state_key(ti.task_id, map_index)
     run_states = states.get(ti.run_id, {})
     if key not in run_states:
         raise LookupError(f"Airflow knows no task instance {ti.dag_id}/{ti.run_id}/{key}")
