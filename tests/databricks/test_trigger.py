@@ -13,7 +13,7 @@ from resumable_triggers.databricks import DatabricksRunTrigger, RunEvent
 from resumable_triggers.databricks.client import DatabricksClient, SdkHeaderProvider
 from resumable_triggers.resume import EventOutcome
 from resumable_triggers.resume._kill import TaskView, WatchMarker
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock
+from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, VirtualTime
 from resumable_triggers.testing._pytest_plugin import airflow_connection
 
 pytestmark = pytest.mark.timeout(60)
@@ -137,19 +137,6 @@ async def test_exhausted_error_budget_hands_the_task_back_with_a_watch_error(wor
     assert "RUNNING" != workspace.emulator.get_run(run_id)["state"].get("result_state")
 
 
-class VirtualTime:
-    """A clock and a sleep for the trigger that advance together, without waiting."""
-
-    def __init__(self) -> None:
-        self.clock = ManualClock(start=0.0)
-        self.slept = 0.0
-
-    async def sleep(self, seconds: float) -> None:
-        self.clock.advance(seconds)
-        self.slept += seconds
-        await asyncio.sleep(0)
-
-
 class SeenByAirflow(DatabricksRunTrigger):
     """The trigger with Airflow's view of its task replaced by a script: one view per look, the last
     one repeating (a view that is an exception is raised, as an unreachable supervisor would)."""
@@ -175,7 +162,7 @@ def killed(
         list(views),
         external_id=run_id,
         poll_interval_seconds=0.05,
-        clock=time.clock,
+        clock=time.monotonic,
         sleep=time.sleep,
         **kwargs,
     )
@@ -271,7 +258,7 @@ async def test_task_that_never_settles_keeps_the_run_and_logs_an_error_naming_it
         str(run_id) in error.getMessage(),
         url in error.getMessage(),
     )
-    assert 20.0 == time.slept
+    assert 20.0 == sum(time.sleeps)
 
 
 @pytest.mark.asyncio
@@ -308,7 +295,7 @@ async def test_airflows_repeated_cancels_do_not_interrupt_the_kill_decision(work
         [TaskView(state="failed", marker=None)],
         external_id=run_id,
         poll_interval_seconds=0.05,
-        clock=time.clock,
+        clock=time.monotonic,
         sleep=time.sleep,
     )
     kill = asyncio.ensure_future(trigger.on_kill())
@@ -328,7 +315,7 @@ async def test_trigger_outside_a_triggerer_cannot_read_its_task_and_cancels_noth
     """Without a task instance (not in a triggerer) the task's state is unknowable: no cancel."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
     time = VirtualTime()
-    await DatabricksRunTrigger(external_id=run_id, clock=time.clock, sleep=time.sleep).on_kill()
+    await DatabricksRunTrigger(external_id=run_id, clock=time.monotonic, sleep=time.sleep).on_kill()
     assert 0 == cancels(workspace)
 
 

@@ -50,7 +50,7 @@ Provider connection (what the ``databricks_emulator_env`` fixture sets)::
 
 from __future__ import annotations
 
-from ._clock import ManualClock
+from ._clock import ManualClock, VirtualTime
 from ._connection import airflow_connection
 from ._control import EmulatorControl
 from ._emulator import Emulator
@@ -68,6 +68,7 @@ __all__ = [
     "ManualClock",
     "RequestRecord",
     "UnknownRunError",
+    "VirtualTime",
     "airflow_connection",
     "emulator_in_thread",
 ]

@@ -10,22 +10,6 @@ from typing import Any
 import aiohttp
 
 
-class FakeTime:
-    """A monotonic clock that moves only when the code under test sleeps on it; records the sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        await asyncio.sleep(0)
-
-
 class LoopLagProbe:
     """Measures how late the event loop wakes a task that sleeps ``interval_seconds`` at a time.
 

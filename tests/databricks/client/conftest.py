@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from client_testkit import FakeTime
 from databricks.sdk.config import Config
 
 from resumable_triggers.databricks.client import SdkHeaderProvider
-from resumable_triggers.testing import Emulator, ManualClock, emulator_in_thread
+from resumable_triggers.testing import Emulator, ManualClock, VirtualTime, emulator_in_thread
 
 TOKEN = "dapi-emulator-token"
 
 
 @pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
+def fake_time() -> VirtualTime:
+    return VirtualTime()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from client_testkit import FakeConfig, FakeTime, LoopLagProbe
+from client_testkit import FakeConfig, LoopLagProbe
 from databricks.sdk.config import Config
 
 from resumable_triggers.databricks.client import (
@@ -16,7 +16,7 @@ from resumable_triggers.databricks.client import (
     DatabricksClient,
     SdkHeaderProvider,
 )
-from resumable_triggers.testing import Emulator, ManualClock
+from resumable_triggers.testing import Emulator, ManualClock, VirtualTime
 
 CLIENT_ID = "emulator-client-id"
 CLIENT_SECRET = "emulator-client-secret"
@@ -157,7 +157,7 @@ async def test_token_endpoint_outage_during_a_refresh_is_retried_within_budget(
 ) -> None:
     """The token expires and the token endpoint answers 503 once: the poll backs off and succeeds,
     instead of failing every trigger of that identity at once."""
-    fake = FakeTime()
+    fake = VirtualTime()
     provider = oauth_provider(emulator_url)
     async with DatabricksClient(
         emulator_url, provider, settings=FAST, clock=fake.monotonic, sleep=fake.sleep

@@ -9,7 +9,7 @@ import pytest
 from resumable_triggers.databricks.client import RequestBudget
 
 
-class FakeTime:
+class VirtualTime:
     """A clock that only moves when someone sleeps on it."""
 
     def __init__(self) -> None:
@@ -26,7 +26,7 @@ class FakeTime:
 @pytest.mark.asyncio
 async def test_a_burst_is_granted_at_once_then_the_steady_rate_applies() -> None:
     """With burst 3 at 2/s, three requests pass immediately, the next ones every 0.5 s."""
-    fake = FakeTime()
+    fake = VirtualTime()
     budget = RequestBudget(requests_per_second=2, burst=3, clock=fake.monotonic, sleep=fake.sleep)
     granted = []
     for _ in range(6):
@@ -54,7 +54,7 @@ async def test_concurrent_waiters_are_served_first_come_first_served() -> None:
 @pytest.mark.asyncio
 async def test_a_pause_holds_every_caller_then_resumes_at_the_normal_rate() -> None:
     """After pause(5) nothing is granted for 5 s; then one request per interval, not a burst."""
-    fake = FakeTime()
+    fake = VirtualTime()
     budget = RequestBudget(requests_per_second=1, burst=10, clock=fake.monotonic, sleep=fake.sleep)
     budget.pause(5)
     granted = []

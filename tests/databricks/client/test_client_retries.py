@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 import pytest
-from client_testkit import FakeTime, create_job
+from client_testkit import create_job
 
 from resumable_triggers.databricks.client import (
     ApiError,
@@ -28,7 +28,7 @@ from resumable_triggers.databricks.client import (
     is_transient,
 )
 from resumable_triggers.databricks.client._retry import retry_delay
-from resumable_triggers.testing import Emulator
+from resumable_triggers.testing import Emulator, VirtualTime
 
 SETTINGS = ClientSettings(
     requests_per_second=1000,
@@ -41,7 +41,7 @@ SETTINGS = ClientSettings(
 SPEC = {"run_name": "r", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]}
 
 
-def client_for(url: str, headers: SdkHeaderProvider, fake: FakeTime, **overrides: Any) -> DatabricksClient:
+def client_for(url: str, headers: SdkHeaderProvider, fake: VirtualTime, **overrides: Any) -> DatabricksClient:
     """A client whose waits are recorded on ``fake`` instead of spent."""
     settings = dataclasses.replace(SETTINGS, **overrides)
     return DatabricksClient(url, headers, settings=settings, clock=fake.monotonic, sleep=fake.sleep)
@@ -49,7 +49,7 @@ def client_for(url: str, headers: SdkHeaderProvider, fake: FakeTime, **overrides
 
 @pytest.mark.asyncio
 async def test_429_storm_is_waited_out_honouring_retry_after(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """Three 429s with Retry-After: 7 cost three waits of 7 s (+ at most 0.5 s jitter), then success."""
     async with client_for(emulator_url, pat, fake_time) as client:
@@ -68,7 +68,7 @@ async def test_429_storm_is_waited_out_honouring_retry_after(
 
 @pytest.mark.asyncio
 async def test_429_on_a_submit_without_token_is_retried_because_it_was_never_applied(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """The rate limiter rejects before acting, so even a token-less submit may wait and repeat."""
     emulator.inject_fault(
@@ -82,7 +82,7 @@ async def test_429_on_a_submit_without_token_is_retried_because_it_was_never_app
 
 @pytest.mark.asyncio
 async def test_5xx_is_retried_with_exponential_backoff_then_succeeds(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """500, 502, 504 back off 1 s, 2 s, 4 s (+ jitter) and the fourth attempt succeeds."""
     async with client_for(emulator_url, pat, fake_time) as client:
@@ -98,7 +98,7 @@ async def test_5xx_is_retried_with_exponential_backoff_then_succeeds(
 
 @pytest.mark.asyncio
 async def test_persistent_5xx_exhausts_the_retry_budget_with_a_typed_error(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """A workspace answering 503 for ever yields RetriesExhausted carrying attempts, time and the 503."""
     async with client_for(emulator_url, pat, fake_time) as client:
@@ -118,7 +118,7 @@ async def test_persistent_5xx_exhausts_the_retry_budget_with_a_typed_error(
 
 @pytest.mark.asyncio
 async def test_dropped_connections_are_retried_then_succeed(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """Two connections closed without an answer are survived; the third GET succeeds.
 
@@ -137,7 +137,7 @@ async def test_dropped_connections_are_retried_then_succeed(
 
 @pytest.mark.asyncio
 async def test_dropped_connections_for_ever_end_in_retries_exhausted_from_a_transport_error(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """When every attempt is dropped, the last error is a TransportError and the budget bounds it."""
     async with client_for(emulator_url, pat, fake_time, retry_budget_seconds=20) as client:
@@ -152,7 +152,7 @@ async def test_dropped_connections_for_ever_end_in_retries_exhausted_from_a_tran
 
 @pytest.mark.asyncio
 async def test_lost_submit_response_with_token_is_retried_and_yields_one_run(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """The workspace created the run but the answer was lost: the token makes the retry return it."""
     emulator.inject_fault(endpoint="runs/submit", kind="lose_response", count=1)
@@ -168,7 +168,7 @@ async def test_lost_submit_response_with_token_is_retried_and_yields_one_run(
 
 @pytest.mark.asyncio
 async def test_lost_submit_response_without_token_is_not_retried(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """Without a token a retry could launch a duplicate: the client raises TransportError instead."""
     emulator.inject_fault(endpoint="runs/submit", kind="lose_response", count=1)
@@ -185,7 +185,7 @@ async def test_lost_submit_response_without_token_is_not_retried(
 
 @pytest.mark.asyncio
 async def test_503_on_a_submit_without_token_is_not_retried(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """A 503 does not prove the run was not created, so a token-less submit is not repeated."""
     emulator.inject_fault(endpoint="runs/submit", kind="http_error", status=503, count=1)
@@ -199,7 +199,7 @@ async def test_503_on_a_submit_without_token_is_not_retried(
 
 @pytest.mark.asyncio
 async def test_lost_and_unavailable_run_now_with_token_is_retried_into_one_run(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """run-now with an idempotency token is as safe to repeat as a GET: one run comes of it."""
     job_id = await create_job(emulator_url, emulator.token, {"name": "nightly", "tasks": [{"task_key": "a"}]})
@@ -215,7 +215,7 @@ async def test_lost_and_unavailable_run_now_with_token_is_retried_into_one_run(
 
 @pytest.mark.asyncio
 async def test_slow_answer_times_out_and_is_retried(
-    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: FakeTime
+    emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """An attempt slower than request_timeout_seconds is abandoned and retried."""
     async with client_for(emulator_url, pat, fake_time, request_timeout_seconds=0.2) as client:
@@ -229,7 +229,7 @@ async def test_slow_answer_times_out_and_is_retried(
 
 @pytest.mark.asyncio
 async def test_refused_connection_is_a_transport_error_marked_not_sent(
-    pat: SdkHeaderProvider, fake_time: FakeTime
+    pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """Nobody listening: retried with backoff, then RetriesExhausted from a never-sent TransportError."""
     with socket.socket() as probe:

@@ -6,7 +6,6 @@ import base64
 import logging
 
 import pytest
-from client_testkit import FakeTime
 from databricks.sdk.config import Config
 
 from resumable_triggers.databricks.client import (
@@ -15,7 +14,7 @@ from resumable_triggers.databricks.client import (
     DatabricksError,
     SdkHeaderProvider,
 )
-from resumable_triggers.testing import Emulator, ManualClock
+from resumable_triggers.testing import Emulator, ManualClock, VirtualTime
 
 TOKEN = "dapi-emulator-token"
 WRONG_TOKEN = "dapi-wrong-secret-token"
@@ -40,7 +39,7 @@ async def test_no_secret_appears_in_debug_logs_errors_or_reprs(
     """A whole session at DEBUG (PAT, OAuth M2M with a refresh, 401s, 5xx, lost answers, unknown runs)
     leaves no token, client secret or issued access token in logs, messages or reprs."""
     caplog.set_level(logging.DEBUG)
-    fake = FakeTime()
+    fake = VirtualTime()
     settings = ClientSettings(requests_per_second=1000, burst=1000, retry_budget_seconds=5, jitter_seconds=0)
     pat = SdkHeaderProvider(lambda: Config(host=emulator_url, token=TOKEN), identity="conn:pat")
     oauth = SdkHeaderProvider(

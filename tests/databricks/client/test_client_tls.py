@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from client_testkit import FakeConfig, FakeTime
+from client_testkit import FakeConfig
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -26,6 +26,7 @@ from resumable_triggers.databricks.client import (
     SdkHeaderProvider,
     TlsVerificationError,
 )
+from resumable_triggers.testing import VirtualTime
 
 
 def _self_signed(directory: Path) -> ssl.SSLContext:
@@ -80,7 +81,7 @@ def provider() -> SdkHeaderProvider:
 @pytest.mark.asyncio
 async def test_an_untrusted_certificate_is_refused_at_once_without_retries(untrusted_https_url: str) -> None:
     """Default settings verify TLS; a failed verification is TlsVerificationError, never retried."""
-    fake = FakeTime()
+    fake = VirtualTime()
     async with DatabricksClient(
         untrusted_https_url, provider(), clock=fake.monotonic, sleep=fake.sleep
     ) as client:
