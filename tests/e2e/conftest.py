@@ -88,12 +88,8 @@ def ha(
 ) -> Iterator[DatabricksE2E]:
     """``dbx`` on the HA topology: a fresh emulator, and nothing of the test left running after it."""
     ha_deployment.ensure_running()
-    e2e = DatabricksE2E(ha_deployment, emulator_process, e2e_dir / "gates", request.node.name)
-    e2e.setup()
-    try:
+    with DatabricksE2E(ha_deployment, emulator_process, e2e_dir / "gates", request.node.name) as e2e:
         yield e2e
-    finally:
-        e2e.teardown()
 
 
 @pytest.fixture
@@ -113,12 +109,8 @@ def dbx(
 ) -> Iterator[DatabricksE2E]:
     """The deployment and a fresh (reset) emulator for one Databricks test; afterwards, waits until
     none of the test's task processes, triggers or requests are left, so the next test starts clean."""
-    e2e = DatabricksE2E(airflow, emulator_process, e2e_dir / "gates", request.node.name)
-    e2e.setup()
-    try:
+    with DatabricksE2E(airflow, emulator_process, e2e_dir / "gates", request.node.name) as e2e:
         yield e2e
-    finally:
-        e2e.teardown()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -235,6 +235,13 @@ class DatabricksE2E:
     def control(self) -> Any:
         return self.emulator.control
 
+    def __enter__(self) -> DatabricksE2E:
+        self.setup()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.teardown()
+
     def setup(self) -> None:
         try:
             self.control.counters()
