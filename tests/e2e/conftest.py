@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_testkit import DatabricksE2E
@@ -52,44 +51,6 @@ def airflow_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iter
         yield deployment
     # stop() raises if any process survived SIGKILL; this also catches one it never saw die.
     assert [] == deployment.processes()
-
-
-# The production topology (docs/several-triggerers.md): PostgreSQL, two schedulers, two triggerers,
-# Celery workers on Redis. A stalled triggerer loses its triggers after 10 s without a heartbeat.
-HA_TOPOLOGY: dict[str, Any] = {
-    "database": "postgres",
-    "executor": "celery",
-    "schedulers": 2,
-    "triggerers": 2,
-    "workers": 1,
-}
-HA_ENV = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
-
-
-@pytest.fixture(scope="module")
-def ha_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iterator[AirflowDeployment]:
-    """One HA deployment per module that asks for it; module-scoped so that it is gone before the
-    single-node deployment's tests load the machine (see ``pytest_collection_modifyitems``)."""
-    connections = {"databricks_default": airflow_connection(emulator_process.url, emulator_process.token)}
-    gates = e2e_dir / "gates"
-    gates.mkdir(exist_ok=True)
-    env = {"E2E_GATES_DIR": str(gates), **HA_ENV}
-    with AirflowDeployment(dags_folder=DAGS, connections=connections, env=env, **HA_TOPOLOGY) as deployment:
-        yield deployment
-    assert [] == deployment.processes()
-
-
-@pytest.fixture
-def ha(
-    request: pytest.FixtureRequest,
-    ha_deployment: AirflowDeployment,
-    emulator_process: EmulatorProcess,
-    e2e_dir: Path,
-) -> Iterator[DatabricksE2E]:
-    """``dbx`` on the HA topology: a fresh emulator, and nothing of the test left running after it."""
-    ha_deployment.ensure_running()
-    with DatabricksE2E(ha_deployment, emulator_process, e2e_dir / "gates", request.node.name) as e2e:
-        yield e2e
 
 
 @pytest.fixture

@@ -1,7 +1,11 @@
 """Databricks DAGs for the end-to-end fault matrix (tests/e2e/test_databricks_faults.py).
 
-Two DAGs, one task each: ``e2e_dbx_deferred`` (watched by the triggerer, the operator's default) and
-``e2e_dbx_in_worker`` (``deferrable=False``: the worker polls). Each DAG run says through its ``conf``:
+Four DAGs, one task each: ``e2e_dbx_deferred`` (watched by the triggerer, the operator's default),
+``e2e_dbx_in_worker`` (``deferrable=False``: the worker polls), ``e2e_dbx_patient`` (deferred, retried
+20 s after a failure, as production waits minutes: an outage of Airflow itself then cannot burn every
+try before it is over) and ``e2e_dbx_budget`` (deferred, polled every 0.25 s on a budget of one request
+a second for the workspace: it wants far more than it may send). Each DAG run says through its
+``conf``:
 
 - ``run_seconds``: how long its Databricks run lasts (default 600: tests finish runs through the
   emulator's control API once the fault they test is over, so no timing depends on machine speed);
@@ -14,6 +18,8 @@ writes ``<E2E_GATES_DIR>/<dag run id>/<point>.try<N>.reached`` holding its PID, 
 any log line or supervisor call, until ``<point>.release`` appears or it is killed. Points:
 
 - ``before_submit``: the resume record (with its idempotency token) is stored, nothing submitted yet;
+- ``after_submit``: the run was submitted; the record does not name it yet;
+- ``before_defer``: the record names the run and the watch marker is pushed; the deferral is next;
 - ``in_completion``: in ``execute_complete``, after the record noted the success, before the task
   returned (pushed ``return_value``).
 """
@@ -57,7 +63,15 @@ class PausableSubmitRunOperator(DatabricksSubmitRunOperator):
 
     async def submit_job(self, token: str, context: Any) -> ExternalId:
         pause_if_asked("before_submit", context)
-        return await super().submit_job(token, context)
+        external_id = await super().submit_job(token, context)
+        pause_if_asked("after_submit", context)
+        return external_id
+
+    def defer(self, **kwargs: Any) -> Any:
+        from airflow.sdk import get_current_context
+
+        pause_if_asked("before_defer", get_current_context())
+        return super().defer(**kwargs)
 
     def job_result(self, context: Any, event: JobEvent) -> Any:
         pause_if_asked("in_completion", context)
@@ -66,13 +80,19 @@ class PausableSubmitRunOperator(DatabricksSubmitRunOperator):
 
 # The deferred DAG relies on the operator's default (deferrable): a real deployment's generated
 # airflow.cfg spells out ``default_deferrable = false``, which must not turn deferral off.
-for _dag_id, _deferrable in [("e2e_dbx_deferred", {}), ("e2e_dbx_in_worker", {"deferrable": False})]:
+_VARIANTS: list[tuple[str, dict[str, Any], int]] = [  # DAG id, operator arguments, retry delay (s)
+    ("e2e_dbx_deferred", {}, 0),
+    ("e2e_dbx_in_worker", {"deferrable": False}, 0),
+    ("e2e_dbx_patient", {}, 20),
+    ("e2e_dbx_budget", {"requests_per_second": 1.0, "polling_period_seconds": 0.25}, 0),
+]
+for _dag_id, _variant, _retry_delay in _VARIANTS:
     with DAG(
         dag_id=_dag_id,
         schedule=None,
         start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc),
         catchup=False,
-        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=0)},
+        default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=_retry_delay)},
     ) as _the_dag:
         PausableSubmitRunOperator(
             task_id="etl",
@@ -84,7 +104,6 @@ for _dag_id, _deferrable in [("e2e_dbx_deferred", {}), ("e2e_dbx_in_worker", {"d
                 },
             },
             new_cluster={"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1},
-            polling_period_seconds=1,
-            **_deferrable,
+            **{"polling_period_seconds": 1, **_variant},
         )
     globals()[_dag_id] = _the_dag

@@ -1,6 +1,7 @@
-"""The distributed fault matrix: the production topology (PostgreSQL, two schedulers, two triggerers,
-Celery workers on Redis) struck where a single node has no equivalent, and still exactly one Databricks
-run per logical attempt, and no ``runs/cancel`` without a user's act.
+"""The distributed fault matrix, part one: triggerers, schedulers, the database and the broker of the
+production topology (PostgreSQL, two schedulers, two triggerers, Celery workers on Redis) struck where a
+single node has no equivalent, and still exactly one Databricks run per logical attempt, and no
+``runs/cancel`` without a user's act. Part two, the workers and the API server: ``test_worker_faults``.
 
 Each test checks what the single-node matrix checks (``test_databricks_faults.py``): the task's final
 state and try, every run of its DAG run and how it ended (read from the emulator), no run left active,
@@ -9,63 +10,15 @@ the XCom ``run_id``; and here also that nothing was cancelled unless a user acte
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import time
 
 import pytest
-from e2e_testkit import DagRun, DatabricksE2E
+from e2e_testkit import DatabricksE2E
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from ._kit import DEFERRED, TRIGGERERS, heartbeat_after, holder_of, taken_over, trigger_logs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-DEFERRED = "e2e_dbx_deferred"
-TRIGGERERS = ("triggerer[0]", "triggerer[1]")
-
-
-def holder_of(dag_run: DagRun) -> tuple[int, str]:
-    """The triggerer job watching the DAG run's task, and the component that runs it."""
-    job = dag_run.airflow.wait_for("a triggerer to take the trigger", dag_run.triggerer_job_id)
-    return job, dag_run.airflow.component_of_job(job)
-
-
-def taken_over(dag_run: DagRun, old_job: int) -> int:
-    """Wait until another triggerer job holds the task's trigger; return it."""
-
-    def probe() -> int | None:
-        job = dag_run.triggerer_job_id()
-        return job if job not in (None, old_job) else None
-
-    return dag_run.airflow.wait_for("another triggerer to take the trigger over", probe, timeout_seconds=90)
-
-
-def latest_heartbeat(airflow: AirflowDeployment, component: str) -> float | None:
-    """Epoch seconds of the newest heartbeat of ``component``'s running triggerer job, if any."""
-    jobs = airflow.api("GET", "/jobs", params={"job_type": "TriggererJob", "job_state": "running"})["jobs"]
-    beats = [
-        dt.datetime.fromisoformat(job["latest_heartbeat"]).timestamp()
-        for job in jobs
-        if job.get("latest_heartbeat") and airflow.component_of_job(job["id"]) == component
-    ]
-    return max(beats, default=None)
-
-
-def heartbeat_after(airflow: AirflowDeployment, component: str, moment: float) -> None:
-    """Wait until ``component``'s job heartbeats again after ``moment`` (epoch seconds): a woken
-    triggerer has then been through its loop, where it cancels the triggers it lost."""
-
-    def probe() -> bool | None:
-        beat = latest_heartbeat(airflow, component)
-        return True if beat is not None and beat > moment + 1 else None
-
-    airflow.wait_for(f"{component} to heartbeat after waking", probe, timeout_seconds=60)
-
-
-def trigger_logs(dag_run: DagRun, job: int) -> str:
-    """What the trigger wrote in triggerer job ``job`` (Airflow's log file for it, on this machine)."""
-    folder = dag_run.airflow.home / "logs" / f"dag_id={dag_run.dag_id}" / f"run_id={dag_run.run_id}"
-    return "".join(path.read_text(errors="replace") for path in folder.rglob(f"*.log.trigger.{job}.log"))
 
 
 def test_triggerer_sigkilled_its_triggers_move_to_the_other_one(ha: DatabricksE2E) -> None:

@@ -1,0 +1,135 @@
+"""The distributed fault matrix, part two: the API server and the Celery workers of the production
+topology. A worker talks to Airflow only through the API server, so its outage hits a task between the
+submit and the deferral; a Celery worker dies, shuts down warm, or freezes while the scheduler moves on.
+
+Each test checks what the single-node matrix checks: the task's final state and try, every run of its
+DAG run and how it ended, no run left active, the XCom ``run_id``, and no ``runs/cancel``.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import psutil
+import pytest
+from e2e_testkit import DagRun, DatabricksE2E, signal_pid
+
+from ._kit import DEFERRED, IN_WORKER, PATIENT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+
+def assert_one_run_no_cancel(dag_run: DagRun, run_id: int, *, try_number: int) -> None:
+    """The task succeeded in ``try_number`` on the one run ``run_id``, which nothing cancelled."""
+    outcome = dag_run.outcome()
+    assert ("success", try_number, ["SUCCESS"], 1, []) == outcome.summary()
+    assert (run_id, 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+
+
+def api_server_sigkilled_while_gated(ha: DatabricksE2E, dag_run: DagRun, point: str) -> None:
+    """SIGKILL the API server (its whole tree) while the task waits at ``point``, let the task go on
+    into the outage, and restart the API server at once, as an orchestrator would.
+
+    Which try survives depends on how fast the API server is back, and this test does not pretend to
+    know: the supervisor retries each request for ~10 s (5 attempts, measured), so a quick restart
+    lets try 1 carry on; a slower one fails try 1, and try 2 resumes from the record. The DAG retries
+    20 s after a failure: every try that starts while the API server is down fails in its supervisor
+    before our code runs, and with no delay (measured) the outage burnt try 2 as well, or every try,
+    leaving the run to finish unwatched while the DAG run failed."""
+    dag_run.wait_for_gate(point)
+    ha.airflow.kill("api-server", signal.SIGKILL, whole_tree=True)
+    dag_run.release_gate(point)
+    ha.airflow.restart("api-server")
+
+
+def assert_resumed_from_the_record(dag_run: DagRun, run_id: int, retry_decision: str) -> None:
+    """One run, nothing cancelled, success in try 1 (the supervisor bridged the outage) or in try 2,
+    which then took ``retry_decision`` on the stored record (and so never submitted a new run)."""
+    outcome = dag_run.outcome()
+    assert outcome.try_number in (1, 2)
+    assert_one_run_no_cancel(dag_run, run_id, try_number=outcome.try_number)
+    if outcome.try_number == 2:
+        assert f"resume decision: {retry_decision}" in dag_run.logs(2)
+
+
+def test_api_server_sigkilled_while_the_task_records_its_run_keeps_one_run(ha: DatabricksE2E) -> None:
+    """The API server dies right after the submit, before the task stored the record that names the
+    run. Either the store waits the outage out, or try 1 fails and try 2 finds the record with the
+    idempotency token only, submits again with it, and Databricks answers with the same run."""
+    dag_run = ha.start(PATIENT, pause={"after_submit": [1]})
+    dag_run.wait_for_gate("after_submit")
+    [run] = dag_run.runs()
+
+    api_server_sigkilled_while_gated(ha, dag_run, "after_submit")
+    dag_run.wait_for_deferred_and_watched()
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_resumed_from_the_record(dag_run, run["run_id"], "submit_with_stored_token")
+
+
+def test_api_server_sigkilled_while_the_task_defers_keeps_one_run(ha: DatabricksE2E) -> None:
+    """The API server dies when the task is about to defer (record stored, watch marker pushed).
+    Either the deferral waits the outage out, or try 1 is lost and try 2 reads the record, finds the
+    run active and defers on it: one run, nothing cancelled."""
+    dag_run = ha.start(PATIENT, pause={"before_defer": [1]})
+    dag_run.wait_for_gate("before_defer")
+    [run] = dag_run.runs()
+
+    api_server_sigkilled_while_gated(ha, dag_run, "before_defer")
+    dag_run.wait_for_deferred_and_watched()
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_resumed_from_the_record(dag_run, run["run_id"], "reconnect")
+
+
+def test_celery_worker_sigkilled_right_after_submit_the_retry_adopts_the_run(ha: DatabricksE2E) -> None:
+    """The Celery worker (its whole tree: pool, supervisor, task) is SIGKILLed right after the submit,
+    before the record names the run. The scheduler gives the silent try up, and try 2 submits again
+    with the stored idempotency token: Databricks answers with the same run, which it defers on."""
+    dag_run = ha.start(DEFERRED, pause={"after_submit": [1]})
+    dag_run.wait_for_gate("after_submit")
+    [run] = dag_run.runs()
+    worker = dag_run.processes().component
+
+    ha.airflow.kill(worker, signal.SIGKILL, whole_tree=True)
+    ha.airflow.restart(worker)
+    dag_run.wait_for_try(2, "deferred")
+    dag_run.wait_for_deferred_and_watched()
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    assert "resume decision: submit_with_stored_token" in dag_run.logs(2)
+
+
+def test_zombie_worker_resumed_while_the_next_try_watches_cancels_nothing(ha: DatabricksE2E) -> None:
+    """A try that polls its run in the worker (``deferrable=False``) freezes (SIGSTOP of its supervisor
+    and task process) until the scheduler gives it up and try 2 reconnects to the same run. Then the
+    zombie wakes: its supervisor learns that the try is no longer current and SIGTERMs it. The task
+    sees its task "running" (try 2's state: states are keyed by task, not try), so it does not cancel
+    and tries to checkpoint into a deferral, which Airflow refuses for a stale try. Try 2 succeeds on
+    the one run."""
+    dag_run = ha.start(IN_WORKER)
+    [run] = dag_run.wait_for_runs(1)
+    ha.airflow.wait_for("the record to name the run", lambda: (dag_run.record() or {}).get("external_id"))
+    zombie = dag_run.processes()
+    frozen = [signal_pid(pid, signal.SIGSTOP) for pid in (zombie.task_pid, zombie.supervisor_pid)]
+
+    try:
+        dag_run.wait_for_try(2, "running")
+        ha.wait_for_requests(more_than=ha.requests("runs/get"), endpoint="runs/get")  # try 2 polls
+    finally:
+        for pid in frozen:
+            signal_pid(pid, signal.SIGCONT)
+    zombies = [psutil.Process(pid) for pid in frozen if psutil.pid_exists(pid)]
+    _, alive = psutil.wait_procs(zombies, timeout=60)
+    assert [] == alive
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    zombie_log = dag_run.logs(1)
+    assert "checkpointing job" in zombie_log
+    assert "Failed to report terminal task state to supervisor state=deferred" in zombie_log
