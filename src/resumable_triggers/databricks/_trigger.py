@@ -20,8 +20,8 @@ from resumable_triggers.databricks.client import (
     RunNotFound,
     is_transient,
     shared_client,
+    watch_run,
 )
-from resumable_triggers.databricks.client._watcher import watch_run
 from resumable_triggers.resume import JobEvent, JobPhase, JobStatus, ResumableJobTrigger, WatchArgs
 
 

@@ -6,6 +6,9 @@ workspace per event loop); operators use ``run_sync``; auth is delegated to data
     provider = SdkHeaderProvider(lambda: Config(host=host, token=token), identity="conn:databricks_default")
     async with shared_client(host, provider) as client:
         run = await client.get_run(run_id)
+        async with watch_run(client, run_id, interval_seconds=30) as updates:
+            async for run in updates:  # one runs/list page answers 25 watched runs
+                ...
 
     run_id = run_sync(lambda c: c.submit_run(spec, idempotency_token=token), host=host, headers=provider)
 """
@@ -44,6 +47,9 @@ from resumable_triggers.databricks.client._retry import is_transient
 from resumable_triggers.databricks.client._settings import ClientSettings
 from resumable_triggers.databricks.client._shared import shared_client
 from resumable_triggers.databricks.client._sync import run_sync
+from resumable_triggers.databricks.client._watch import RunWatch
+from resumable_triggers.databricks.client._watch_plan import WatcherSettings, WatcherStats
+from resumable_triggers.databricks.client._watcher import RunWatcher, watch_run
 
 __all__ = [
     "ApiError",
@@ -65,6 +71,8 @@ __all__ = [
     "RunStatus",
     "RunStatusState",
     "RunType",
+    "RunWatch",
+    "RunWatcher",
     "RunsPage",
     "SdkHeaderProvider",
     "TaskError",
@@ -72,7 +80,10 @@ __all__ = [
     "TerminationDetails",
     "TlsVerificationError",
     "TransportError",
+    "WatcherSettings",
+    "WatcherStats",
     "is_transient",
     "run_sync",
     "shared_client",
+    "watch_run",
 ]

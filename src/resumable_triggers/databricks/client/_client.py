@@ -86,6 +86,16 @@ class DatabricksClient:
         return self._budget
 
     @property
+    def clock(self) -> Clock:
+        """The monotonic clock retries, budgets and watchers of this client read."""
+        return self._clock
+
+    @property
+    def sleep(self) -> Sleep:
+        """The sleep retries, budgets and watchers of this client wait with."""
+        return self._sleep
+
+    @property
     def session(self) -> aiohttp.ClientSession | None:
         """The session requests go through (None before ``__aenter__`` when the client owns it)."""
         return self._session
