@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.databricks._connection import aworkspace_for
 from resumable_triggers.databricks.client import (
     ClientSettings,
@@ -139,7 +140,7 @@ class DatabricksRunTrigger(ResumableJobTrigger):
         return self.args
 
     def _client(self) -> AbstractAsyncContextManager[DatabricksClient]:
-        return _lease(self._args)
+        return _lease(self._args, clock=self._clock, sleep=self._sleep)
 
     async def observe(self) -> AsyncIterator[JobStatus]:
         # Through the workspace's shared watcher: thousands of triggers cost one runs/list page per
@@ -190,11 +191,16 @@ class DatabricksRunTrigger(ResumableJobTrigger):
 
 
 @asynccontextmanager
-async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
-    """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
+async def _lease(args: DatabricksRunArgs, *, clock: Clock, sleep: Sleep) -> AsyncIterator[DatabricksClient]:
+    """``shared_client`` for the workspace of a trigger's connection (looked up once per loop).
+
+    The trigger's ``clock`` and ``sleep`` reach the client (and its watcher) only when this lease
+    creates it: in a triggerer every trigger passes the real ones."""
     workspace = await aworkspace_for(args.databricks_conn_id)
     settings = _settings(args.requests_per_second, args.error_budget_seconds, workspace_share())
-    async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
+    async with shared_client(
+        workspace.host, workspace.headers, settings=settings, clock=clock, sleep=sleep
+    ) as client:
         yield client
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import aiohttp
 
+from resumable_triggers.testing import VirtualTime
+
 
 class LoopLagProbe:
     """Measures how late the event loop wakes a task that sleeps ``interval_seconds`` at a time.
@@ -41,6 +43,52 @@ class LoopLagProbe:
             lag = loop.time() - started - self.interval_seconds
             self.max_lag_seconds = max(self.max_lag_seconds, lag)
             self.samples += 1
+
+
+class SteppedTime:
+    """Virtual time that passes only when the test steps it, for code that sleeps in a loop.
+
+    ``monotonic`` and ``sleep`` are the seams to inject; ``time`` is the ``VirtualTime`` underneath
+    (its ``sleeps`` list every sleep that ended). A sleep lasts until ``step()`` (or ``wake()``),
+    which ends it, the clock moving on by its length; ``step`` returns once the code sleeps again, so
+    what the code did between the two sleeps (one watcher sweep, requests and deliveries included) is
+    over, and can be counted exactly. A sleep cancelled while held (a watcher woken early) ends
+    without moving time.
+    """
+
+    def __init__(self) -> None:
+        self.time = VirtualTime()
+        self._held: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+        self._asleep: asyncio.Future[None] | None = None
+
+    def monotonic(self) -> float:
+        return self.time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        release = asyncio.get_running_loop().create_future()
+        self._held.put_nowait(release)
+        await release
+        await self.time.sleep(seconds)
+
+    async def step(self) -> None:
+        """End the code's current sleep (waiting for it to start), then wait until it sleeps again."""
+        await self.wake()
+        self._asleep = await self._next_sleep()
+
+    async def wake(self) -> None:
+        """End the code's current sleep (waiting for it to start), for a last step: code that has
+        nothing left to wait for (a watcher whose runs all finished) never sleeps again."""
+        current, self._asleep = self._asleep, None
+        if current is None or current.done():
+            current = await self._next_sleep()
+        current.set_result(None)
+
+    async def _next_sleep(self) -> asyncio.Future[None]:
+        while True:
+            # A deadline, not a bound: code that never sleeps again fails here by name.
+            release = await asyncio.wait_for(self._held.get(), timeout=10)
+            if not release.done():
+                return release
 
 
 class FakeConfig:
