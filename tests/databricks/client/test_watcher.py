@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from client_testkit import SteppedTime
+from client_testkit import SteppedTime, eventually
 
 from resumable_triggers.databricks.client import (
     ApiError,
@@ -78,13 +78,6 @@ async def next_of(watch: RunWatch) -> Run:
 def stepped(client: DatabricksClient, time: SteppedTime, settings: WatcherSettings = FAST) -> RunWatcher:
     """A watcher on ``time``; its client keeps real time (no budget or retry waits to step through)."""
     return RunWatcher(client, settings=settings, clock=time.monotonic, sleep=time.sleep)
-
-
-async def eventually(condition: Callable[[], bool]) -> None:
-    """Yield to the loop until ``condition()`` holds (a deadline, not a bound: it fails by name)."""
-    async with asyncio.timeout(10):
-        while not condition():  # noqa: ASYNC110 - another module's state, with no event to wait on
-            await asyncio.sleep(0)
 
 
 @contextlib.asynccontextmanager
