@@ -37,10 +37,6 @@ class CheckpointGuard:
         self._pending = False
         self._armed = False
 
-    @property
-    def pending(self) -> bool:
-        return self._pending
-
     @contextmanager
     def armed(self) -> Iterator[None]:
         """Install the I/O-free handler for the duration of the block (main thread only)."""
