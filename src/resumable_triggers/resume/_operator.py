@@ -119,7 +119,7 @@ class ResumableDeferrableOperator(BaseOperator):
     async def cancel_job(self, external_id: ExternalId) -> None:
         raise NotImplementedError
 
-    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger:
+    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger[Any]:
         raise NotImplementedError
 
     async def job_event(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
