@@ -1,6 +1,6 @@
 """Provider-agnostic resume machinery: the record, the decision, the base operator and trigger.
 
-Subclass :class:`ResumableDeferrableOperator` and :class:`ResumableJobTrigger` to make any external
+Subclass ``ResumableDeferrableOperator`` and ``ResumableJobTrigger`` to make any external
 job (Databricks, EMR, Spark on Kubernetes...) submit once and survive every restart.
 """
 

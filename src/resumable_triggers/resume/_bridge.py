@@ -1,7 +1,7 @@
 """The worker side's one bridge into async code: every remote call is written once, async.
 
 An operator's ``execute`` is synchronous; its remote calls are coroutines that the triggerer awaits
-on its loop. The worker runs each to completion on a fresh loop with :func:`run_blocking`, which
+on its loop. The worker runs each to completion on a fresh loop with ``run_blocking``, which
 refuses to run inside a loop (it would stall every other coroutine on it, e.g. every trigger of a
 triggerer) and names what the task waited for when ``execution_timeout`` strikes mid-call.
 """

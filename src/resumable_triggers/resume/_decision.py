@@ -46,7 +46,7 @@ class JobStatus:
 
 
 class Decision(str, enum.Enum):
-    """Values double as log words; :data:`METRIC_OF` maps them onto ``ResumableJobMixin``'s metrics."""
+    """Values double as log words; ``METRIC_OF`` maps them onto ``ResumableJobMixin``'s metrics."""
 
     FRESH_SUBMIT = "fresh_submit"
     NEW_CYCLE = "new_cycle"

@@ -1,6 +1,6 @@
 """The provider-agnostic operator: submit once, defer, re-enter the deferral on every later attempt.
 
-A new external system plugs in by subclassing :class:`ResumableDeferrableOperator` and implementing
+A new external system plugs in by subclassing ``ResumableDeferrableOperator`` and implementing
 ``submit_job`` (with an idempotency token), ``job_status``, ``cancel_job`` and ``job_trigger``; the
 base owns the resume record, the decision, deferral, the worker-side poll of ``deferrable=False``,
 SIGTERM checkpoints and kill semantics. Remote calls are written once, async; the worker runs them
@@ -64,12 +64,14 @@ except ImportError:
 class ResumableDeferrableOperator(BaseOperator):
     """Base for operators that run one long external job per logical attempt, and survive anything.
 
-    :param deferrable: watch the job from the triggerer (default: True, unless the deployment set
-        ``[operators] default_deferrable``). With False the worker polls, under the same resume rules,
-        and a worker shutdown hands the job over to the triggerer.
-    :param cancel_on_kill: cancel the job when a *user* stops the task (mark failed/success, clear).
-        Worker shutdowns, evictions and triggerer restarts never cancel it.
-    :param polling_period_seconds: seconds between polls of the job's status.
+    ``deferrable`` (default True, unless the deployment set ``[operators] default_deferrable``): watch
+    the job from the triggerer. With False the worker polls, under the same resume rules, and a worker
+    shutdown hands the job over to the triggerer.
+
+    ``cancel_on_kill`` (default True): cancel the job when a *user* stops the task (mark
+    failed/success, clear). Worker shutdowns, evictions and triggerer restarts never cancel it.
+
+    ``polling_period_seconds`` (default 30): seconds between polls of the job's status.
     """
 
     # task_state_store key; renaming it on a deployed operator orphans every in-flight record.
@@ -186,7 +188,7 @@ class ResumableDeferrableOperator(BaseOperator):
                 return self._on_sigterm(context, job_event.external_id)
 
     def on_kill(self) -> None:
-        """Deliberately does not cancel: see :class:`CheckpointGuard` and ``cancel_on_kill``.
+        """Deliberately does not cancel: see ``CheckpointGuard`` and ``cancel_on_kill``.
 
         Airflow calls this from its SIGTERM handler, where no supervisor call is safe and a worker
         shutdown cannot be told from a user's kill. While a job is held the guard replaces that

@@ -1,19 +1,19 @@
 """What a ``RunWatcher`` decides, as pure functions of small values: no I/O, no clock, no loop.
 
-Each sweep first asks :func:`plan_sweep` whether to list active runs, and how many pages it may read
+Each sweep first asks ``plan_sweep`` whether to list active runs, and how many pages it may read
 before listing costs more than asking for each due run; after listing it records what it learnt with
-:func:`after_listing`. The state between sweeps is one frozen ``ListingState``::
+``after_listing``. The state between sweeps is one frozen ``ListingState``::
 
     nothing known ............ probe: read at most due // 2 pages  (a listing full of foreign runs
                                                                     never costs more than 1.5x the
                                                                     per-run price)
     last full listing took
-      <= due pages ............ list, up to `due` pages
-      >  due pages ............ ask per run for `reprobe_every_sweeps` sweeps, then probe again
-    a probe cut short ........ ask per run for `reprobe_every_sweeps` sweeps, then probe again
+      <= due pages ............ list, up to one page per due run
+      >  due pages ............ ask per run for reprobe_every_sweeps sweeps, then probe again
+    a probe cut short ........ ask per run for reprobe_every_sweeps sweeps, then probe again
     fewer than 2 due runs .... ask per run (a page costs as much as one runs/get)
 
-While it pages, :func:`passed_by` says which known runs the listing has gone past without showing:
+While it pages, ``passed_by`` says which known runs the listing has gone past without showing:
 they have left the active set and are confirmed at once, not after the whole (possibly long) sweep.
 """
 
