@@ -108,13 +108,12 @@ class DetachedCommandArgs(WatchArgs):
     root: str
 
 
-class DetachedCommandTrigger(ResumableJobTrigger):
+class DetachedCommandTrigger(ResumableJobTrigger[DetachedCommandArgs]):
     Args = DetachedCommandArgs
     classpath = "detached_command.DetachedCommandTrigger"
 
     @property
     def job(self) -> Path:
-        assert isinstance(self.args, DetachedCommandArgs)
         return Path(self.args.root) / str(self.args.external_id)
 
     async def observe(self) -> AsyncIterator[JobStatus]:

@@ -1,4 +1,8 @@
-"""DatabricksRunTrigger driven the way a triggerer drives it, against the emulator over real HTTP."""
+"""DatabricksRunTrigger driven the way a triggerer drives it, against the emulator over real HTTP.
+
+The emulator, the trigger and its shared client all read one ``VirtualTime``: a 30 s run takes as
+many polls as it would in a triggerer, and no test waits for any of them.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import pytest_asyncio
 
 from resumable_triggers.databricks import DatabricksRunTrigger, RunEvent
 from resumable_triggers.databricks.client import DatabricksClient, SdkHeaderProvider
-from resumable_triggers.resume import EventOutcome
+from resumable_triggers.resume import EventOutcome, JobStatus
 from resumable_triggers.resume._kill import TaskView, WatchMarker
 from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, VirtualTime
 from resumable_triggers.testing._pytest_plugin import airflow_connection
@@ -19,10 +23,14 @@ from resumable_triggers.testing._pytest_plugin import airflow_connection
 pytestmark = pytest.mark.timeout(60)
 
 
+EPOCH = 1_750_000_000.0  # the emulator's virtual time starts at a plausible instant
+
+
 class Workspace:
-    def __init__(self, emulator: Emulator, url: str) -> None:
+    def __init__(self, emulator: Emulator, url: str, time: VirtualTime) -> None:
         self.emulator = emulator
         self.url = url
+        self.time = time
 
     async def submit(self, **params: str) -> int:
         """Submit a one-task run whose outcome is declared through emulator.* parameters."""
@@ -41,10 +49,11 @@ class Workspace:
 
 @pytest_asyncio.fixture
 async def workspace(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
-    emulator = Emulator(run_seconds=0.5)
+    time = VirtualTime()
+    emulator = Emulator(run_seconds=0.5, clock=lambda: EPOCH + time.monotonic())
     async with EmulatorServer(emulator) as server:
         monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", airflow_connection(server.url, emulator.token))
-        yield Workspace(emulator, server.url)
+        yield Workspace(emulator, server.url, time)
 
 
 async def first_event(trigger: DatabricksRunTrigger) -> RunEvent:
@@ -52,15 +61,31 @@ async def first_event(trigger: DatabricksRunTrigger) -> RunEvent:
     return RunEvent.from_payload(event.payload)
 
 
-def trigger_for(run_id: int, **kwargs: Any) -> DatabricksRunTrigger:
-    return DatabricksRunTrigger(external_id=run_id, poll_interval_seconds=0.05, **kwargs)
+def trigger_for(workspace: Workspace, run_id: int, **kwargs: Any) -> Observed:
+    time = workspace.time
+    return Observed(
+        external_id=run_id, poll_interval_seconds=0.05, clock=time.monotonic, sleep=time.sleep, **kwargs
+    )
+
+
+class Observed(DatabricksRunTrigger):
+    """The trigger, telling the test once it has seen the run, so a test can act mid-watch."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.watching = asyncio.Event()
+
+    async def observe(self) -> AsyncIterator[JobStatus]:
+        async for status in super().observe():
+            self.watching.set()
+            yield status
 
 
 @pytest.mark.asyncio
 async def test_successful_run_fires_one_success_event_with_url_and_duration(workspace: Workspace) -> None:
     """The event says SUCCESS and carries the run page URL and the run's duration."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "0.3"})
-    event = await first_event(trigger_for(run_id))
+    event = await first_event(trigger_for(workspace, run_id))
     run = workspace.emulator.get_run(run_id)
     assert (EventOutcome.SUCCEEDED, "TERMINATED/SUCCESS", run["run_page_url"]) == (
         event.outcome,
@@ -84,7 +109,7 @@ async def test_unsuccessful_runs_fire_one_failed_event(
 ) -> None:
     """Failed, timed-out and internal-error runs each end the watch with a failed event naming the state."""
     run_id = await workspace.submit(**{"emulator.result_state": declared, "emulator.duration_seconds": "0.2"})
-    event = await first_event(trigger_for(run_id))
+    event = await first_event(trigger_for(workspace, run_id))
     assert (EventOutcome.FAILED, state.split("/")[0]) == (event.outcome, event.life_cycle_state)
 
 
@@ -92,7 +117,7 @@ async def test_unsuccessful_runs_fire_one_failed_event(
 async def test_failed_run_event_carries_each_failed_tasks_error(workspace: Workspace) -> None:
     """The failed task's error and trace from get-output travel in the event, typed."""
     run_id = await workspace.submit(**{"emulator.result_state": "FAILED", "emulator.error": "disk full"})
-    event = await first_event(trigger_for(run_id))
+    event = await first_event(trigger_for(workspace, run_id))
     [failure] = event.task_failures
     assert ("main", "disk full") == (failure.task_key, failure.error)
     assert "disk full" in event.message
@@ -101,9 +126,10 @@ async def test_failed_run_event_carries_each_failed_tasks_error(workspace: Works
 @pytest.mark.asyncio
 async def test_cancelled_run_fires_failed_event_with_canceled_result(workspace: Workspace) -> None:
     """A run cancelled by someone else is reported as CANCELED, after passing through TERMINATING."""
-    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
-    watch = asyncio.ensure_future(first_event(trigger_for(run_id)))
-    await asyncio.sleep(0.2)
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "3600"})
+    trigger = trigger_for(workspace, run_id)
+    watch = asyncio.ensure_future(first_event(trigger))
+    await trigger.watching.wait()
     workspace.emulator.finish_run(run_id, result_state="CANCELED")
     event = await watch
     assert (EventOutcome.FAILED, "CANCELED") == (event.outcome, event.result_state)
@@ -112,7 +138,7 @@ async def test_cancelled_run_fires_failed_event_with_canceled_result(workspace: 
 @pytest.mark.asyncio
 async def test_deleted_run_is_reported_gone_not_retried_forever(workspace: Workspace) -> None:
     """An unknown run id (deleted, or removed after 60 days) ends the watch with a failed event."""
-    event = await first_event(trigger_for(123456789))
+    event = await first_event(trigger_for(workspace, 123456789))
     assert (EventOutcome.FAILED, "GONE") == (event.outcome, event.state)
 
 
@@ -121,7 +147,7 @@ async def test_5xx_storm_is_absorbed_without_failing_the_task(workspace: Workspa
     """Transient server errors while watching are retried; the event still reports the real outcome."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "0.3"})
     workspace.emulator.inject_fault(endpoint="runs/get", kind="http_error", count=2, status=503)
-    event = await first_event(trigger_for(run_id))
+    event = await first_event(trigger_for(workspace, run_id))
     assert EventOutcome.SUCCEEDED == event.outcome
     assert 2 == workspace.emulator.counters().responses_by_status.get(503, 0)
 
@@ -132,7 +158,7 @@ async def test_exhausted_error_budget_hands_the_task_back_with_a_watch_error(wor
     (the retry reconnects to the same run) instead of failing it or polling forever."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
     workspace.emulator.inject_fault(endpoint="runs/get", kind="http_error", count=10_000, status=500)
-    event = await first_event(trigger_for(run_id, error_budget_seconds=0.0))
+    event = await first_event(trigger_for(workspace, run_id, error_budget_seconds=0.0))
     assert (EventOutcome.WATCH_ERROR, run_id) == (event.outcome, event.external_id)
     assert "RUNNING" != workspace.emulator.get_run(run_id)["state"].get("result_state")
 
@@ -188,7 +214,7 @@ async def test_permanent_error_ends_the_watch_at_once_naming_status_and_endpoint
     polls = ("runs/get", "runs/list")
     for endpoint in polls:
         workspace.emulator.inject_fault(endpoint=endpoint, kind="http_error", count=10, status=status)
-    event = await first_event(trigger_for(run_id))
+    event = await first_event(trigger_for(workspace, run_id))
     assert (EventOutcome.WATCH_ERROR, run_id) == (event.outcome, event.external_id)
     assert f"HTTP {status}" in event.message
     assert "jobs/runs/" in event.message
@@ -322,9 +348,10 @@ async def test_trigger_outside_a_triggerer_cannot_read_its_task_and_cancels_noth
 @pytest.mark.asyncio
 async def test_triggerer_shutdown_mid_poll_never_cancels_the_run(workspace: Workspace) -> None:
     """A triggerer stop cancels the trigger's task (CancelledError); the run keeps running."""
-    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
-    watch = asyncio.ensure_future(first_event(trigger_for(run_id)))
-    await asyncio.sleep(0.2)
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "3600"})
+    trigger = trigger_for(workspace, run_id)
+    watch = asyncio.ensure_future(first_event(trigger))
+    await trigger.watching.wait()
     watch.cancel()
     with pytest.raises(asyncio.CancelledError):
         await watch
@@ -336,8 +363,9 @@ async def test_triggerer_shutdown_mid_poll_never_cancels_the_run(workspace: Work
 async def test_rebuilt_trigger_resumes_the_same_run(workspace: Workspace) -> None:
     """After a triggerer restart the trigger is rebuilt from serialize() and watches the same run."""
     run_id = await workspace.submit(**{"emulator.duration_seconds": "0.3"})
-    classpath, kwargs = trigger_for(run_id).serialize()
-    event = await first_event(DatabricksRunTrigger(**kwargs))
+    classpath, kwargs = trigger_for(workspace, run_id).serialize()
+    time = workspace.time
+    event = await first_event(DatabricksRunTrigger(**kwargs, clock=time.monotonic, sleep=time.sleep))
     assert ("resumable_triggers.databricks.DatabricksRunTrigger", run_id, EventOutcome.SUCCEEDED) == (
         classpath,
         event.external_id,

@@ -9,7 +9,6 @@ from resumable_triggers.resume import (
     JobPhase,
     JobStatus,
     ResumeRecord,
-    StaleTry,
     first_try_of_cycle,
     plan_after_status,
     plan_start,
@@ -48,10 +47,12 @@ def test_user_clear_starts_a_new_cycle_and_never_adopts_the_old_run() -> None:
     assert (Decision.NEW_CYCLE, mint(4, 0)) == (plan.decision, plan.record)
 
 
-def test_try_from_an_older_cycle_than_the_record_is_stale() -> None:
-    """An orphaned try of an older cycle must not overwrite the newer cycle's record."""
-    with pytest.raises(StaleTry):
-        plan_start(mint(4, 0), cycle=1, mint=mint)
+def test_try_from_an_older_cycle_than_the_record_is_superseded() -> None:
+    """An orphaned try of an older cycle must not overwrite the newer cycle's record: it is told a
+    newer try owns the job, and submits nothing."""
+    stored = mint(4, 0)
+    plan = plan_start(stored, cycle=1, mint=mint)
+    assert (Decision.SUPERSEDED, stored, False) == (plan.decision, plan.record, plan.decision.submits)
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any
 
 from resumable_triggers._bench._phase import PhaseSettings, run_phase
 from resumable_triggers._bench._report import comparison, table, targets
-from resumable_triggers.databricks.client._watcher import PAGE_SIZE
+from resumable_triggers.databricks.client._watch_plan import PAGE_SIZE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

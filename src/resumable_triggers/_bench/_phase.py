@@ -254,6 +254,9 @@ def _common(settings: PhaseSettings, result: dict[str, Any], samples: Samples) -
         "implementation": settings.implementation,
         "runs": settings.runs,
         "poll_seconds": settings.poll_seconds,
+        # The schedule the phase ran (the plot draws when runs ended from these, never re-deriving them).
+        "lead_seconds": settings.lead_seconds,
+        "spread_seconds": settings.spread_seconds,
         "wall_seconds": round(wall, 2),
         "cpu_seconds": round(result["cpu_seconds"], 3),
         "cpu_core_fraction": round(result["cpu_seconds"] / wall, 4) if wall > 0 else None,

@@ -12,16 +12,10 @@ def _tidy(ax: Any) -> None:
 
 
 def _run_ends_in_intervals(report: dict[str, Any]) -> tuple[float, float]:
-    """When the big run's first and last runs end, in intervals after the start, from its settings."""
-    from resumable_triggers._bench._cli import default_spread_seconds
-
-    settings, ours = report["bench"]["settings"], report["ours"]
+    """When the big run's first and last runs end, in intervals after the start, as its phase ran."""
+    ours = report["ours"]
     poll = ours["poll_seconds"]
-    lead = settings["lead_seconds"] if settings["lead_seconds"] is not None else 3 * poll
-    spread = settings["spread_seconds"] or default_spread_seconds(
-        ours["runs"], poll, settings["requests_per_second"]
-    )
-    return lead / poll, (lead + spread) / poll
+    return ours["lead_seconds"] / poll, (ours["lead_seconds"] + ours["spread_seconds"]) / poll
 
 
 def plot(report: dict[str, Any], path: str) -> None:

@@ -32,7 +32,7 @@ Two promises on top of the mapping:
   default; measured 31 s for a refused port, 40 s for a host that accepts and never answers),
   naming the host. An ``execution_timeout`` shorter than that fails the task at the timeout.
 - **Rotation.** The triggerer maps each connection once per event loop; its headers come from a
-  :class:`ConnectionHeaderProvider`, which re-reads the connection when the workspace rejects them
+  ``ConnectionHeaderProvider``, which re-reads the connection when the workspace rejects them
   (401/403), so a token rotated in the Airflow connection is picked up by running triggers. Airflow's
   ``[secrets] use_cache`` (off by default) would delay that by up to its TTL. The worker reads the
   connection afresh on every try.
@@ -351,7 +351,7 @@ async def aworkspace_for(conn_id: str | None) -> Workspace:
 
     A restart with thousands of triggers would otherwise ask the supervisor for the same connection
     thousands of times, and build as many SDK configs. Rejected credentials re-read the connection
-    (see :class:`ConnectionHeaderProvider`), so the cache never outlives a token rotation.
+    (see ``ConnectionHeaderProvider``), so the cache never outlives a token rotation.
     """
     cache = _async_cache.setdefault(asyncio.get_running_loop(), {})
     if (cached := cache.get(conn_id)) is not None:

@@ -145,9 +145,6 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
         async with self._client() as client:
             return await run_event(client, await client.get_run(int(external_id)), status)
 
-    def job_result(self, context: Context, event: JobEvent) -> Any:
-        return event.external_id
-
 
 class DatabricksSubmitRunOperator(_DatabricksRunOperator):
     """Submit a one-time run (``runs/submit``) exactly once per logical attempt, and watch it deferred.

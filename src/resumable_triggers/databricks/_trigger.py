@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.databricks._connection import aworkspace_for
 from resumable_triggers.databricks.client import (
     ClientSettings,
@@ -20,8 +21,8 @@ from resumable_triggers.databricks.client import (
     RunNotFound,
     is_transient,
     shared_client,
+    watch_run,
 )
-from resumable_triggers.databricks.client._watcher import watch_run
 from resumable_triggers.resume import JobEvent, JobPhase, JobStatus, ResumableJobTrigger, WatchArgs
 
 
@@ -115,7 +116,7 @@ async def run_event(client: DatabricksClient, run: Run, status: JobStatus) -> Ru
     )
 
 
-class DatabricksRunTrigger(ResumableJobTrigger):
+class DatabricksRunTrigger(ResumableJobTrigger[DatabricksRunArgs]):
     """Watches one Databricks run from the triggerer until it is terminal.
 
     Every instance in a triggerer shares one HTTP session and one request budget per workspace, so a
@@ -133,13 +134,8 @@ class DatabricksRunTrigger(ResumableJobTrigger):
     # The client's own classification: a 403, a 400 or a TLS failure ends the watch at once.
     is_transient = staticmethod(is_transient)
 
-    @property
-    def _args(self) -> DatabricksRunArgs:
-        assert isinstance(self.args, DatabricksRunArgs)
-        return self.args
-
     def _client(self) -> AbstractAsyncContextManager[DatabricksClient]:
-        return _lease(self._args)
+        return _lease(self.args, clock=self._clock, sleep=self._sleep)
 
     async def observe(self) -> AsyncIterator[JobStatus]:
         # Through the workspace's shared watcher: thousands of triggers cost one runs/list page per
@@ -149,8 +145,8 @@ class DatabricksRunTrigger(ResumableJobTrigger):
         async with self._client() as client:
             watch = watch_run(
                 client,
-                int(self._args.external_id),
-                interval_seconds=self._args.poll_interval_seconds,
+                int(self.args.external_id),
+                interval_seconds=self.args.poll_interval_seconds,
                 lease=self._client,
             )
         async with watch as updates:
@@ -164,37 +160,42 @@ class DatabricksRunTrigger(ResumableJobTrigger):
                     del run
                     yield status
             except RunNotFound as exc:
-                yield JobStatus(JobPhase.GONE, "GONE", str(exc), self._args.run_page_url)
+                yield JobStatus(JobPhase.GONE, "GONE", str(exc), self.args.run_page_url)
 
     async def terminal_event(self, status: JobStatus) -> JobEvent:
         run: Run | None = getattr(self, "_last_run", None)
         if run is None or status.phase is JobPhase.GONE:
             return dataclasses.replace(
-                await super().terminal_event(status), url=status.url or self._args.run_page_url
+                await super().terminal_event(status), url=status.url or self.args.run_page_url
             )
         async with self._client() as client:
             return await run_event(client, run, status)
 
     async def status(self) -> JobStatus:
         async with self._client() as client:
-            status = await read_status(client, int(self._args.external_id))
-        return dataclasses.replace(status, url=status.url or self._args.run_page_url)
+            status = await read_status(client, int(self.args.external_id))
+        return dataclasses.replace(status, url=status.url or self.args.run_page_url)
 
     @property
     def job_url(self) -> str | None:
-        return self._args.run_page_url
+        return self.args.run_page_url
 
     async def cancel(self) -> None:
         async with self._client() as client:
-            await client.cancel_run(int(self._args.external_id))
+            await client.cancel_run(int(self.args.external_id))
 
 
 @asynccontextmanager
-async def _lease(args: DatabricksRunArgs) -> AsyncIterator[DatabricksClient]:
-    """``shared_client`` for the workspace of a trigger's connection (looked up once per loop)."""
+async def _lease(args: DatabricksRunArgs, *, clock: Clock, sleep: Sleep) -> AsyncIterator[DatabricksClient]:
+    """``shared_client`` for the workspace of a trigger's connection (looked up once per loop).
+
+    The trigger's ``clock`` and ``sleep`` reach the client (and its watcher) only when this lease
+    creates it: in a triggerer every trigger passes the real ones."""
     workspace = await aworkspace_for(args.databricks_conn_id)
     settings = _settings(args.requests_per_second, args.error_budget_seconds, workspace_share())
-    async with shared_client(workspace.host, workspace.headers, settings=settings) as client:
+    async with shared_client(
+        workspace.host, workspace.headers, settings=settings, clock=clock, sleep=sleep
+    ) as client:
         yield client
 
 

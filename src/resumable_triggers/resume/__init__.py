@@ -1,6 +1,6 @@
 """Provider-agnostic resume machinery: the record, the decision, the base operator and trigger.
 
-Subclass :class:`ResumableDeferrableOperator` and :class:`ResumableJobTrigger` to make any external
+Subclass ``ResumableDeferrableOperator`` and ``ResumableJobTrigger`` to make any external
 job (Databricks, EMR, Spark on Kubernetes...) submit once and survive every restart.
 """
 
@@ -11,17 +11,19 @@ from resumable_triggers.resume._decision import (
     JobPhase,
     JobStatus,
     Plan,
-    StaleTry,
     first_try_of_cycle,
     plan_after_status,
     plan_start,
 )
 from resumable_triggers.resume._defaults import default_deferrable
-from resumable_triggers.resume._operator import (
+from resumable_triggers.resume._errors import (
     JobFailed,
     KilledByUser,
-    ResumableDeferrableOperator,
+    ResumableJobError,
+    TrySuperseded,
+    WatchLost,
 )
+from resumable_triggers.resume._operator import ResumableDeferrableOperator
 from resumable_triggers.resume._record import (
     CorruptRecord,
     ExternalId,
@@ -49,12 +51,14 @@ __all__ = [
     "Plan",
     "RecordProblem",
     "ResumableDeferrableOperator",
+    "ResumableJobError",
     "ResumableJobTrigger",
     "ResumeRecord",
     "SigtermReceived",
-    "StaleTry",
+    "TrySuperseded",
     "UnknownRecordVersion",
     "WatchArgs",
+    "WatchLost",
     "default_deferrable",
     "derive_token",
     "first_try_of_cycle",

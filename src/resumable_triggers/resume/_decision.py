@@ -3,6 +3,9 @@
 Kept free of I/O so every branch is tested directly; the operator only carries out the plan::
 
     no record ............................................ FRESH_SUBMIT      (generation 0)
+    record of a newer clear cycle ........................ SUPERSEDED        (an orphaned try: the newer
+                                                                            try owns the job, this one
+                                                                            touches nothing)
     record of an older clear cycle ....................... NEW_CYCLE         (never adopt the old run:
                                                                             its trigger's on_kill may
                                                                             be about to cancel it)
@@ -43,7 +46,7 @@ class JobStatus:
 
 
 class Decision(str, enum.Enum):
-    """Values double as log words; :data:`METRIC_OF` maps them onto ``ResumableJobMixin``'s metrics."""
+    """Values double as log words; ``METRIC_OF`` maps them onto ``ResumableJobMixin``'s metrics."""
 
     FRESH_SUBMIT = "fresh_submit"
     NEW_CYCLE = "new_cycle"
@@ -52,6 +55,7 @@ class Decision(str, enum.Enum):
     RECONNECT = "reconnect"
     ALREADY_SUCCEEDED = "already_succeeded"
     TERMINAL_RESUBMIT = "terminal_resubmit"
+    SUPERSEDED = "superseded"
 
     @property
     def submits(self) -> bool:
@@ -71,11 +75,8 @@ METRIC_OF: dict[Decision, tuple[str, ...]] = {
     Decision.RECONNECT: ("resumable_job.reconnect_attempt", "resumable_job.reconnect_success"),
     Decision.ALREADY_SUCCEEDED: ("resumable_job.reconnect_attempt", "resumable_job.already_succeeded"),
     Decision.TERMINAL_RESUBMIT: ("resumable_job.reconnect_attempt", "resumable_job.terminal_resubmit"),
+    Decision.SUPERSEDED: (),
 }
-
-
-class StaleTry(Exception):
-    """This try belongs to an older clear cycle than the stored record: a newer try owns the job."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +94,7 @@ def plan_start(stored: ResumeRecord | None, *, cycle: int, mint: Mint) -> Plan:
     if stored is None:
         return Plan(Decision.FRESH_SUBMIT, mint(cycle, 0))
     if stored.cycle > cycle:
-        raise StaleTry(
-            f"the resume record belongs to clear cycle {stored.cycle}, this try to cycle {cycle}: "
-            "a newer try owns the job"
-        )
+        return Plan(Decision.SUPERSEDED, stored)
     if stored.cycle < cycle:
         return Plan(Decision.NEW_CYCLE, mint(cycle, 0))
     if stored.external_id is None:

@@ -19,14 +19,14 @@ kills healthy runs that another triggerer is watching. So the trigger looks befo
     scheduled / queued / running, unreadable, unknown ....... LOOK_AGAIN (a try is starting or
                                                                       resuming: its next step decides)
 
-The *watch marker* is an XCom (:data:`WATCH_MARKER_KEY`) that the operator pushes right before each
+The *watch marker* is an XCom (``WATCH_MARKER_KEY``) that the operator pushes right before each
 deferral, naming the try and the job it defers on. Airflow deletes a task's XComs when a new try
 starts (not when a deferred try resumes), so the marker always speaks for the latest deferral.
 ``LOOK_AGAIN`` is retried within ``[triggerer] on_kill_timeout``; if the picture never settles the job
 keeps running and the trigger logs an error naming it: a run left running costs less than a healthy
 run killed.
 
-The worker side asks the same question after a SIGTERM (:func:`after_sigterm`): its supervisor also
+The worker side asks the same question after a SIGTERM (``after_sigterm``): its supervisor also
 SIGTERMs a try whose heartbeat was refused, e.g. a frozen worker whose try the scheduler gave up while
 the next try already watches the same job::
 

@@ -1,23 +1,24 @@
 """The provider-agnostic operator: submit once, defer, re-enter the deferral on every later attempt.
 
-A new external system plugs in by subclassing :class:`ResumableDeferrableOperator` and implementing
+A new external system plugs in by subclassing ``ResumableDeferrableOperator`` and implementing
 ``submit_job`` (with an idempotency token), ``job_status``, ``cancel_job`` and ``job_trigger``; the
 base owns the resume record, the decision, deferral, the worker-side poll of ``deferrable=False``,
 SIGTERM checkpoints and kill semantics. Remote calls are written once, async; the worker runs them
-through :func:`asyncio.run`, the triggerer on its loop.
+through ``_bridge.run_blocking``, the triggerer on its loop. What it fails a task with on purpose is
+drawn in ``_errors``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
 from airflow.sdk.observability import stats
 
+from resumable_triggers.resume._bridge import run_blocking
 from resumable_triggers.resume._decision import (
     METRIC_OF,
     Decision,
@@ -29,6 +30,7 @@ from resumable_triggers.resume._decision import (
     plan_start,
 )
 from resumable_triggers.resume._defaults import default_deferrable
+from resumable_triggers.resume._errors import JobFailed, KilledByUser, TrySuperseded, WatchLost
 from resumable_triggers.resume._kill import (
     WATCH_MARKER_KEY,
     SigtermVerdict,
@@ -59,30 +61,17 @@ except ImportError:
     AirflowTaskCheckpointed = None
 
 
-class JobFailed(AirflowException):
-    """The external job ended without success. The next try submits a fresh job (a new generation)."""
-
-    def __init__(self, event: JobEvent) -> None:
-        super().__init__(
-            f"job {event.external_id} ended in state {event.state}: {event.message or 'no message'}"
-            + (f" ({event.url})" if event.url else "")
-        )
-        self.event = event
-
-
-class KilledByUser(AirflowException):
-    """A user marked the running task failed or cleared it while it held a job."""
-
-
 class ResumableDeferrableOperator(BaseOperator):
     """Base for operators that run one long external job per logical attempt, and survive anything.
 
-    :param deferrable: watch the job from the triggerer (default: True, unless the deployment set
-        ``[operators] default_deferrable``). With False the worker polls, under the same resume rules,
-        and a worker shutdown hands the job over to the triggerer.
-    :param cancel_on_kill: cancel the job when a *user* stops the task (mark failed/success, clear).
-        Worker shutdowns, evictions and triggerer restarts never cancel it.
-    :param polling_period_seconds: seconds between polls of the job's status.
+    ``deferrable`` (default True, unless the deployment set ``[operators] default_deferrable``): watch
+    the job from the triggerer. With False the worker polls, under the same resume rules, and a worker
+    shutdown hands the job over to the triggerer.
+
+    ``cancel_on_kill`` (default True): cancel the job when a *user* stops the task (mark
+    failed/success, clear). Worker shutdowns, evictions and triggerer restarts never cancel it.
+
+    ``polling_period_seconds`` (default 30): seconds between polls of the job's status.
     """
 
     # task_state_store key; renaming it on a deployed operator orphans every in-flight record.
@@ -132,7 +121,7 @@ class ResumableDeferrableOperator(BaseOperator):
     async def cancel_job(self, external_id: ExternalId) -> None:
         raise NotImplementedError
 
-    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger:
+    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger[Any]:
         raise NotImplementedError
 
     async def job_event(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
@@ -152,6 +141,11 @@ class ResumableDeferrableOperator(BaseOperator):
             self.prepare(context)
         plan, status = self._decide(context)
         record = plan.record
+        if plan.decision is Decision.SUPERSEDED:
+            raise TrySuperseded(
+                f"the resume record belongs to a newer clear cycle ({record.cycle}): a newer try owns job "
+                f"{record.external_id}, which this one leaves alone"
+            )
         if plan.decision is Decision.ALREADY_SUCCEEDED:
             assert record.external_id is not None
             assert status is not None
@@ -177,10 +171,7 @@ class ResumableDeferrableOperator(BaseOperator):
                     # permanent error (rejected token, missing permission) it succeeds if someone
                     # fixed the cause meanwhile, and otherwise fails at its first status read, in
                     # seconds, with the same cause: retries cost one request each, not a budget.
-                    raise AirflowException(
-                        f"lost track of job {job_event.external_id}: {job_event.message}; the job may "
-                        "still be running, and a retry reconnects to it without submitting again"
-                    )
+                    raise WatchLost(job_event.external_id, job_event.message)
                 try:
                     record = self._load(context)
                 except RecordProblem as problem:
@@ -197,7 +188,7 @@ class ResumableDeferrableOperator(BaseOperator):
                 return self._on_sigterm(context, job_event.external_id)
 
     def on_kill(self) -> None:
-        """Deliberately does not cancel: see :class:`CheckpointGuard` and ``cancel_on_kill``.
+        """Deliberately does not cancel: see ``CheckpointGuard`` and ``cancel_on_kill``.
 
         Airflow calls this from its SIGTERM handler, where no supervisor call is safe and a worker
         shutdown cannot be told from a user's kill. While a job is held the guard replaces that
@@ -314,7 +305,7 @@ class ResumableDeferrableOperator(BaseOperator):
                 raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
             raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
         if verdict is SigtermVerdict.SUPERSEDED:
-            raise AirflowException(
+            raise TrySuperseded(
                 f"this try is no longer current (the task is {state}); job {external_id} keeps running"
             )
         self.log.info("worker is shutting down: checkpointing job %s, which keeps running", external_id)
@@ -389,13 +380,5 @@ class ResumableDeferrableOperator(BaseOperator):
         return "the external system"
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """The worker's one bridge into async remote calls.
-
-        An ``execution_timeout`` fires as an exception wherever the main thread is, usually deep in
-        the event loop: it is re-raised naming what the task was waiting for."""
-        try:
-            return asyncio.run(coro)
-        except AirflowTaskTimeout as exc:
-            raise AirflowTaskTimeout(
-                f"execution_timeout reached while waiting for {self.remote_name()}"
-            ) from exc
+        """A remote call, run to completion from the worker (see ``_bridge``)."""
+        return run_blocking(coro, waiting_for=self.remote_name)

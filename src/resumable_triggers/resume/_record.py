@@ -81,7 +81,7 @@ class ResumeRecord:
 
     @classmethod
     def from_json(cls, raw: object, *, kind: str) -> ResumeRecord:
-        """Parse a stored value; raise a :class:`RecordProblem` subclass saying what is wrong with it."""
+        """Parse a stored value; raise a ``RecordProblem`` subclass saying what is wrong with it."""
         if not isinstance(raw, Mapping) or raw.get("schema") != SCHEMA:
             raise ForeignRecord(
                 f"the stored value ({_describe(raw)}) was not written by resumable-triggers", raw=raw

@@ -5,8 +5,8 @@ that talks to the supervisor from there (task state store, XCom, task states) ha
 main thread was interrupted in the middle of such a call: the comms lock is not re-entrant, and an
 interrupted request leaves its response unread on the socket.
 
-So while a task holds a submitted job outside the triggerer, :class:`CheckpointGuard` replaces the
-handler with one that does no I/O at all: it raises :class:`SigtermReceived` in the main thread, or, if
+So while a task holds a submitted job outside the triggerer, ``CheckpointGuard`` replaces the
+handler with one that does no I/O at all: it raises ``SigtermReceived`` in the main thread, or, if
 the main thread is inside a supervisor call that the guard knows of, remembers the signal and raises
 as soon as that call has returned. The operator then decides, in ordinary code, whether this was a
 worker shutdown (checkpoint: defer again) or a user's kill (cancel the job).
@@ -36,10 +36,6 @@ class CheckpointGuard:
         self._supervisor_calls = 0
         self._pending = False
         self._armed = False
-
-    @property
-    def pending(self) -> bool:
-        return self._pending
 
     @contextmanager
     def armed(self) -> Iterator[None]:

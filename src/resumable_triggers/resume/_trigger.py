@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from airflow.sdk import conf
 from airflow.sdk.observability import stats
@@ -106,10 +106,17 @@ class WatchArgs:
 ArgsT = TypeVar("ArgsT", bound=WatchArgs)
 
 
-class ResumableJobTrigger(BaseTrigger):
-    """Base class: subclasses set ``Args``, ``classpath`` and implement observe/cancel/terminal_event."""
+class ResumableJobTrigger(BaseTrigger, Generic[ArgsT]):
+    """Base class: subclasses set ``Args``, ``classpath`` and implement observe/cancel/terminal_event.
 
-    Args: ClassVar[type[WatchArgs]] = WatchArgs
+    Generic over the kwargs dataclass, so ``self.args`` has the subclass's own fields::
+
+        class MyTrigger(ResumableJobTrigger[MyArgs]):
+            Args = MyArgs
+    """
+
+    # A ClassVar cannot hold a type variable; the default serves triggers that add no kwargs.
+    Args: type[ArgsT] = WatchArgs  # type: ignore[assignment]
     # Stored in Airflow's database for every deferred task: renaming it orphans them. Pinned by tests.
     classpath: ClassVar[str]
     # The errors a watch reports instead of crashing (anything else is a bug and propagates). Of these,

@@ -7,20 +7,7 @@ import asyncio
 import pytest
 
 from resumable_triggers.databricks.client import RequestBudget
-
-
-class VirtualTime:
-    """A clock that only moves when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        await asyncio.sleep(0)
+from resumable_triggers.testing import VirtualTime
 
 
 @pytest.mark.asyncio

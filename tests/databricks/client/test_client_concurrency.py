@@ -1,9 +1,8 @@
-"""Hundreds of pollers on one loop: one session, bounded connections, and a request budget honoured."""
+"""Hundreds of pollers on one loop: one session, bounded connections, every poll answered."""
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -16,7 +15,8 @@ from resumable_triggers.testing import Emulator, emulator_in_thread
 TOKEN = "dapi-emulator-token"
 POLLERS = 500
 POLLS_EACH = 2
-SETTINGS = ClientSettings(requests_per_second=150, burst=20, max_connections=8)
+# No pacing to wait out: the claims here are about sessions and sockets, not rates.
+SETTINGS = ClientSettings(requests_per_second=100_000, burst=1000, max_connections=8)
 
 
 class StaticTokenHeaders:
@@ -36,27 +36,38 @@ class StaticTokenHeaders:
 
 
 @pytest.fixture
-def realtime_emulator() -> Iterator[tuple[Emulator, str]]:
-    """An emulator on real time, so its request log shows when requests actually arrived."""
+def emulator_and_url() -> Iterator[tuple[Emulator, str]]:
+    """An emulator in a thread of its own, whose runs last an hour: every poll finds them running."""
     emulator = Emulator(token=TOKEN, run_seconds=3600.0)
     with emulator_in_thread(emulator, host="127.0.0.1", port=0) as server:
         yield emulator, server.url
 
 
+def connections_to(url: str) -> int:
+    """Our live sockets to ``url``'s port, as the OS counts them (not what aiohttp was configured with).
+
+    A socket the server already closed lingers in CLOSE_WAIT until aiohttp reaps it while its
+    replacement opens; the connector's limit is about live connections, so those don't count."""
+    port = urlsplit(url).port
+    return sum(
+        1
+        for c in psutil.Process().net_connections(kind="tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
 @pytest.mark.asyncio
-async def test_500_pollers_share_one_session_and_never_exceed_the_request_budget(
-    realtime_emulator: tuple[Emulator, str],
+async def test_500_pollers_share_one_session_and_at_most_max_connections_sockets(
+    emulator_and_url: tuple[Emulator, str],
 ) -> None:
     """500 concurrent triggers polling through shared_client use one client, one session and at most
-    ``max_connections`` sockets (as the OS counts them); their requests arrive at the workspace
-    within ``burst + rate * window`` in every one-second window, so a workspace limiter set just
-    above the budget never throttles them."""
-    emulator, url = realtime_emulator
+    ``max_connections`` sockets (counted by the OS every 25 requests), and every poll is answered.
+
+    That their requests reach the workspace within the request budget in every one-second window is
+    a claim about timing: ``benchmarks/client_timing.py`` measures it (and the bench's restart storm
+    at 10,000 triggers); the budget's pacing itself is tested on virtual time in test_client_budget."""
+    emulator, url = emulator_and_url
     provider = StaticTokenHeaders()
-    # The workspace allows a bit more than the client budget: network jitter may bunch arrivals.
-    emulator.set_rate_limit(
-        endpoint=None, requests_per_second=SETTINGS.requests_per_second * 1.2, burst=SETTINGS.burst * 2
-    )
     async with shared_client(url, provider, settings=SETTINGS) as setup:
         run_ids = [
             await setup.submit_run({"tasks": [{"task_key": "a"}]}, idempotency_token=f"r{i}")
@@ -64,52 +75,25 @@ async def test_500_pollers_share_one_session_and_never_exceed_the_request_budget
         ]
     sessions = set()
     before = emulator.counters()
-    polling_from = emulator.request_log[-1].time
+    polls = 0
+    connections: list[int] = []
 
     async def poller(index: int) -> None:
+        nonlocal polls
         async with shared_client(url, provider, settings=SETTINGS) as client:
             sessions.add(id(client.session))
             for _ in range(POLLS_EACH):
                 run = await client.get_run(run_ids[index % len(run_ids)])
                 assert not run.state.is_terminal
+                polls += 1
+                if polls % 25 == 0:
+                    connections.append(connections_to(url))
 
-    async def count_connections(stop: asyncio.Event) -> int:
-        # What the OS says, not what aiohttp was configured with: our live sockets to the emulator's
-        # port. A socket the server already closed lingers in CLOSE_WAIT until aiohttp reaps it while
-        # its replacement opens; the connector's limit is about live connections, so those don't count.
-        port = urlsplit(url).port
-        me, peak = psutil.Process(), 0
-        while not stop.is_set():
-            open_now = [
-                c
-                for c in me.net_connections(kind="tcp")
-                if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-            ]
-            peak = max(peak, len(open_now))
-            await asyncio.sleep(0.02)
-        return peak
-
-    stop = asyncio.Event()
-    sampler = asyncio.create_task(count_connections(stop))
     await asyncio.gather(*(poller(index) for index in range(POLLERS)))
-    stop.set()
-    peak_connections = await sampler
 
     after = emulator.counters()
-    arrivals = sorted(
-        record.time
-        for record in emulator.request_log
-        if record.endpoint == "runs/get" and record.time > polling_from
-    )
-    # Arrival times are stamped by the emulator's thread, which runs late (and so bunches arrivals)
-    # on a busy machine; 0.25 s of slack covers that, while a client without a budget (1,000
-    # requests in about a second) would still exceed it several times over.
-    allowed = SETTINGS.burst + SETTINGS.requests_per_second * (1.0 + 0.25)
-    busiest = max(bisect.bisect_left(arrivals, start + 1.0) - i for i, start in enumerate(arrivals))
     assert 1 == len(sessions)
-    assert 0 < peak_connections <= SETTINGS.max_connections
+    assert 0 < max(connections) <= SETTINGS.max_connections
     assert POLLERS * POLLS_EACH == after.requests_by_endpoint["runs/get"] - before.requests_by_endpoint.get(
         "runs/get", 0
     )
-    assert 0 == after.throttled
-    assert busiest <= allowed, f"{busiest} requests in one second, budget {allowed}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from client_testkit import FakeConfig
+from client_testkit import FakeConfig, eventually
 
 from resumable_triggers.databricks.client import ClientSettings, SdkHeaderProvider, shared_client
 
@@ -18,13 +18,15 @@ def provider(identity: str) -> SdkHeaderProvider:
 
 @pytest.mark.asyncio
 async def test_leases_on_one_loop_share_one_client_and_one_session() -> None:
-    """Many concurrent leases for the same workspace identity get the very same client and session."""
+    """Many concurrent leases (all held at once) for the same workspace identity get the very same
+    client and session."""
     seen: list[Any] = []
+    all_held = asyncio.Barrier(50)
 
     async def trigger() -> None:
         async with shared_client("https://ws.example", provider("conn:a")) as client:
             seen.append((client, client.session))
-            await asyncio.sleep(0.01)
+            await all_held.wait()
 
     await asyncio.gather(*(trigger() for _ in range(50)))
 
@@ -59,13 +61,13 @@ async def test_identities_get_their_own_session_but_share_the_workspace_budget()
 
 @pytest.mark.asyncio
 async def test_session_closes_after_the_idle_grace_and_a_new_lease_opens_a_new_one() -> None:
-    """Released for longer than idle_grace_seconds, the session is closed; the next lease reopens."""
-    async with shared_client("https://ws.example", provider("conn:idle"), idle_grace_seconds=0.05) as first:
+    """Released for longer than idle_grace_seconds (here none), the session is closed; the next
+    lease opens a new one."""
+    async with shared_client("https://ws.example", provider("conn:idle"), idle_grace_seconds=0) as first:
         session = first.session
-    await asyncio.sleep(0.3)
+    assert session is not None
+    await eventually(lambda: session.closed)
     async with shared_client("https://ws.example", provider("conn:idle")) as second:
-        assert session is not None
-        assert session.closed
         assert second.session is not None
         assert not second.session.closed
 
@@ -89,13 +91,16 @@ def test_sessions_still_leased_or_idle_are_closed_when_the_event_loop_shuts_down
         async with shared_client("https://ws.example", provider("conn:idle-at-exit")) as idle:
             sessions.append(idle.session)  # type: ignore[arg-type]
 
+        leased = asyncio.Event()
+
         async def forever() -> None:
             async with shared_client("https://ws.example", provider("conn:busy-at-exit")) as busy:
                 sessions.append(busy.session)  # type: ignore[arg-type]
+                leased.set()
                 await asyncio.Event().wait()
 
         asyncio.get_running_loop().create_task(forever())
-        await asyncio.sleep(0.01)
+        await leased.wait()
 
     asyncio.run(triggerer())
 

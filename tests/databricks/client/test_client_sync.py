@@ -1,9 +1,6 @@
-"""run_sync: the worker side's single bridge onto the async client."""
+"""The client from synchronous code: the worker's one bridge (``run_blocking``), each call on its own loop."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import pytest
 from databricks.sdk.config import Config
@@ -13,20 +10,23 @@ from resumable_triggers.databricks.client import (
     DatabricksClient,
     RunNotFound,
     SdkHeaderProvider,
-    run_sync,
 )
+from resumable_triggers.resume._bridge import run_blocking
 from resumable_triggers.testing import Emulator
 
 SPEC = {"tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]}
 FAST = ClientSettings(requests_per_second=1000, burst=1000)
-T = TypeVar("T")
+
+
+def remote() -> str:
+    return "the emulator"
 
 
 def test_operator_style_calls_submit_read_cancel_and_reuse_one_sdk_config(
     emulator: Emulator, emulator_url: str
 ) -> None:
-    """Sequential run_sync calls from plain synchronous code work, each on its own loop, while one
-    header provider keeps a single SDK Config (no repeated discovery or token fetches)."""
+    """Sequential calls from plain synchronous code work, each on its own loop with its own client,
+    while one header provider keeps a single SDK Config (no repeated discovery or token fetches)."""
     built: list[Config] = []
 
     def factory() -> Config:
@@ -35,33 +35,49 @@ def test_operator_style_calls_submit_read_cancel_and_reuse_one_sdk_config(
 
     provider = SdkHeaderProvider(factory, identity="conn:worker")
 
-    def call(fn: Callable[[DatabricksClient], Awaitable[T]]) -> T:
-        return run_sync(fn, host=emulator_url, headers=provider, settings=FAST)
+    def client() -> DatabricksClient:
+        return DatabricksClient(emulator_url, provider, settings=FAST)
 
-    run_id = call(lambda client: client.submit_run(SPEC, idempotency_token="op-1"))
-    again = call(lambda client: client.submit_run(SPEC, idempotency_token="op-1"))
-    run = call(lambda client: client.get_run(run_id))
-    call(lambda client: client.cancel_run(run_id))
+    async def submit() -> int:
+        async with client() as c:
+            return await c.submit_run(SPEC, idempotency_token="op-1")
 
-    assert run_id == again == run.run_id
+    async def cancel(run_id: int) -> None:
+        async with client() as c:
+            await c.cancel_run(run_id)
+
+    run_id = run_blocking(submit(), waiting_for=remote)
+    again = run_blocking(submit(), waiting_for=remote)
+    run_blocking(cancel(run_id), waiting_for=remote)
+
+    assert run_id == again
     assert 1 == emulator.counters().runs_submitted
     assert 1 == len(built)
 
 
 def test_typed_errors_cross_the_bridge_unchanged(emulator_url: str, pat: SdkHeaderProvider) -> None:
     """An unknown run raises RunNotFound in the synchronous caller, as it would when awaited."""
+
+    async def read() -> None:
+        async with DatabricksClient(emulator_url, pat, settings=FAST) as client:
+            await client.get_run(5)
+
     with pytest.raises(RunNotFound) as excinfo:
-        run_sync(lambda client: client.get_run(5), host=emulator_url, headers=pat, settings=FAST)
+        run_blocking(read(), waiting_for=remote)
 
     assert 5 == excinfo.value.run_id
 
 
 @pytest.mark.asyncio
-async def test_run_sync_refuses_to_block_a_running_event_loop(pat: SdkHeaderProvider) -> None:
-    """Inside a loop (a trigger) run_sync would stall every other trigger: it raises instead."""
+async def test_the_bridge_refuses_to_block_a_running_event_loop() -> None:
+    """Inside a loop (a trigger) the bridge would stall every other trigger: it raises instead, and
+    the coroutine is closed rather than left never awaited."""
 
-    async def unused(client: DatabricksClient) -> None:
-        raise AssertionError("never called")
+    async def unused() -> None:
+        raise AssertionError("never run")
 
+    coro = unused()
     with pytest.raises(RuntimeError, match="running event loop"):
-        run_sync(unused, host="https://ws.example", headers=pat)
+        run_blocking(coro, waiting_for=remote)
+
+    assert coro.cr_frame is None  # closed

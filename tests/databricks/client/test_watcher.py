@@ -1,7 +1,8 @@
 """RunWatcher: many watched runs answered by few requests, against the emulator over real HTTP.
 
 The emulator runs on a ManualClock, so runs change state only when a test says so; the watcher runs on
-real (short) intervals. Requests are counted where they arrive: at the emulator.
+``SteppedTime``, so it sweeps only when a test steps it (``await time.step()`` is one sweep, over when
+it returns). Requests are counted where they arrive: at the emulator.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
+from client_testkit import SteppedTime, eventually
 
 from resumable_triggers.databricks.client import (
     ApiError,
@@ -22,16 +24,14 @@ from resumable_triggers.databricks.client import (
     ResultState,
     Run,
     RunNotFound,
-    SdkHeaderProvider,
-    shared_client,
-)
-from resumable_triggers.databricks.client._watcher import (
     RunWatch,
     RunWatcher,
+    SdkHeaderProvider,
     WatcherSettings,
-    _shared,
+    shared_client,
     watch_run,
 )
+from resumable_triggers.databricks.client._watcher import _shared
 from resumable_triggers.testing import Emulator, ManualClock
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,6 +75,11 @@ async def next_of(watch: RunWatch) -> Run:
     return await asyncio.wait_for(anext(watch), timeout=10)
 
 
+def stepped(client: DatabricksClient, time: SteppedTime, settings: WatcherSettings = FAST) -> RunWatcher:
+    """A watcher on ``time``; its client keeps real time (no budget or retry waits to step through)."""
+    return RunWatcher(client, settings=settings, clock=time.monotonic, sleep=time.sleep)
+
+
 @contextlib.asynccontextmanager
 async def watching(
     watcher: RunWatcher, run_ids: list[int], interval_seconds: float = 30.0
@@ -90,8 +95,9 @@ async def watching(
 async def test_one_listing_page_answers_25_watched_runs(emulator: Emulator, client: DatabricksClient) -> None:
     """100 watched active runs cost 4 runs/list pages and not a single runs/get."""
     run_ids = await submit(client, 100)
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, run_ids) as watches:
+    time = SteppedTime()
+    async with watching(stepped(client, time), run_ids) as watches:
+        await time.step()
         runs = await asyncio.gather(*(next_of(w) for w in watches))
 
     assert run_ids == [run.run_id for run in runs]
@@ -106,10 +112,12 @@ async def test_run_leaving_the_active_set_is_confirmed_once_and_delivered_with_i
     """A watched run missing from the listing gets one runs/get, whose terminal snapshot (tasks and
     all) ends that watch; the runs still listed cost no runs/get."""
     run_ids = await submit(client, 30)
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, run_ids, interval_seconds=0.3) as watches:
+    time = SteppedTime()
+    async with watching(stepped(client, time), run_ids) as watches:
+        await time.step()
         await asyncio.gather(*(next_of(w) for w in watches))
         emulator.finish_run(run_ids[3], result_state="FAILED", error="disk full")
+        await time.step()
         final = await next_of(watches[3])
         with pytest.raises(StopAsyncIteration):
             await anext(watches[3])
@@ -132,12 +140,13 @@ async def test_many_foreign_active_runs_make_the_watcher_ask_per_run(
     run_ids = await submit(client, 6)
     clock.advance(DAY)
     emulator.add_foreign_runs(count=2000, active=True)  # ~1440 of them started after ours
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, run_ids, interval_seconds=0.2) as watches:
-        await asyncio.gather(*(next_of(w) for w in watches))
+    time = SteppedTime()
+    async with watching(stepped(client, time), run_ids) as watches:
+        await time.step()
         listed_first = requests(emulator, "runs/list")
-        await asyncio.gather(*(next_of(w) for w in watches))
-        await asyncio.gather(*(next_of(w) for w in watches))
+        for _ in range(2):
+            await time.step()
+            await asyncio.gather(*(next_of(w) for w in watches))
 
     assert 3 == listed_first  # len(run_ids) // 2 pages at most, far fewer than the ~58 to reach them
     assert (3, 18) == (requests(emulator, "runs/list"), requests(emulator, "runs/get"))
@@ -152,9 +161,11 @@ async def test_listing_is_tried_again_after_a_few_sweeps_of_asking_per_run(
     run_ids = await submit(client, 6)
     clock.advance(DAY)
     emulator.add_foreign_runs(count=2000, active=True)
-    watcher = RunWatcher(client, settings=WatcherSettings(coalesce_seconds=0.05, reprobe_every_sweeps=2))
-    async with watching(watcher, run_ids, interval_seconds=0.2) as watches:
+    time = SteppedTime()
+    watcher = stepped(client, time, WatcherSettings(coalesce_seconds=0.05, reprobe_every_sweeps=2))
+    async with watching(watcher, run_ids) as watches:
         for _ in range(4):
+            await time.step()
             await asyncio.gather(*(next_of(w) for w in watches))
 
     # Sweeps 1 and 3 probe (3 pages each), sweeps 2 and 4 ask per run; every sweep asks for all 6.
@@ -166,8 +177,9 @@ async def test_listing_is_tried_again_after_a_few_sweeps_of_asking_per_run(
 async def test_unknown_run_raises_run_not_found_once_then_ends(client: DatabricksClient) -> None:
     """A run the workspace does not know (deleted, aged out) is reported as RunNotFound, and then the
     watch ends instead of asking again."""
-    watcher = RunWatcher(client, settings=FAST)
-    async with watcher.watch(911_999, interval_seconds=0.1) as watch:
+    time = SteppedTime()
+    async with stepped(client, time).watch(911_999, interval_seconds=30) as watch:
+        await time.wake()
         with pytest.raises(RunNotFound) as caught:
             await next_of(watch)
         with pytest.raises(StopAsyncIteration):
@@ -184,9 +196,11 @@ async def test_a_failed_listing_reaches_every_due_watch_which_then_carries_on(
     decides), and the next sweep delivers snapshots again."""
     run_ids = await submit(client, 8)
     emulator.inject_fault(endpoint="runs/list", kind="http_error", status=400, count=1)
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, run_ids, interval_seconds=0.2) as watches:
+    time = SteppedTime()
+    async with watching(stepped(client, time), run_ids) as watches:
+        await time.step()
         errors = await asyncio.gather(*(next_of(w) for w in watches), return_exceptions=True)
+        await time.step()
         runs = await asyncio.gather(*(next_of(w) for w in watches))
 
     assert [400] * 8 == [e.status if isinstance(e, ApiError) else e for e in errors]
@@ -199,12 +213,15 @@ async def test_a_failed_confirmation_reaches_only_that_runs_watch(
 ) -> None:
     """A runs/get that fails is raised from the watch of that run only."""
     run_ids = await submit(client, 4)
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, run_ids, interval_seconds=0.3) as watches:
+    time = SteppedTime()
+    async with watching(stepped(client, time), run_ids) as watches:
+        await time.step()
         await asyncio.gather(*(next_of(w) for w in watches))
         emulator.finish_run(run_ids[0])
         emulator.inject_fault(endpoint="runs/get", kind="http_error", status=500, count=1)
+        await time.step()
         outcomes = await asyncio.gather(*(next_of(w) for w in watches), return_exceptions=True)
+        await time.step()
         final = await next_of(watches[0])
 
     assert isinstance(outcomes[0], DatabricksError)
@@ -222,10 +239,12 @@ async def test_two_watches_of_one_run_share_every_snapshot(
     """A run watched twice (an old trigger draining while the retried task's trigger starts) is
     polled once per sweep, and both watches see the terminal snapshot."""
     [run_id] = await submit(client, 1)
-    watcher = RunWatcher(client, settings=FAST)
-    async with watching(watcher, [run_id, run_id], interval_seconds=0.2) as (first, second):
+    time = SteppedTime()
+    async with watching(stepped(client, time), [run_id, run_id]) as (first, second):
+        await time.step()
         await asyncio.gather(next_of(first), next_of(second))
         emulator.finish_run(run_id, result_state="CANCELED")
+        await time.wake()
         ends = await asyncio.gather(next_of(first), next_of(second))
 
     assert [ResultState.CANCELED] * 2 == [run.state.result_state for run in ends]
@@ -234,40 +253,46 @@ async def test_two_watches_of_one_run_share_every_snapshot(
 
 @pytest.mark.asyncio
 async def test_watches_with_different_intervals_are_each_polled_in_time(client: DatabricksClient) -> None:
-    """A 0.2 s watch and a 1 s watch on one watcher: each sees a snapshot at least once per its own
-    interval (the slow one may see more, for free, from the fast one's listings)."""
+    """A 0.2 s watch and a 1 s watch on one watcher: each sees a snapshot once per its own interval
+    (the slow one from the sweeps that list both, which cost no extra request)."""
     run_ids = await submit(client, 4)
-    watcher = RunWatcher(client, settings=FAST)
-    loop = asyncio.get_running_loop()
+    time = SteppedTime()
+    watcher = stepped(client, time)
+    seen: dict[str, list[float]] = {"fast": [], "slow": []}
+
+    async def read(name: str, watch: RunWatch) -> None:
+        async for _ in watch:
+            seen[name].append(time.monotonic())
+
     async with (
         watcher.watch(run_ids[0], interval_seconds=0.2) as fast,
         watcher.watch(run_ids[1], interval_seconds=1.0) as slow,
     ):
-        await asyncio.gather(next_of(fast), next_of(slow))
-        started = loop.time()
-        for _ in range(5):
-            await next_of(fast)
-        fast_took = loop.time() - started
-        started = loop.time()
-        await next_of(slow)
-        slow_waited = loop.time() - started
+        readers = [asyncio.ensure_future(read("fast", fast)), asyncio.ensure_future(read("slow", slow))]
+        for _ in range(12):
+            await time.step()
+        for reader in readers:
+            reader.cancel()
 
-    assert fast_took < 5 * 0.2 + 0.5
-    assert slow_waited < 1.0 + 0.5
+    assert pytest.approx([0.05 + 0.2 * i for i in range(12)]) == seen["fast"]
+    assert pytest.approx([0.05, 1.05, 2.05]) == seen["slow"]
 
 
 @pytest.mark.asyncio
 async def test_last_watch_leaving_stops_all_polling(emulator: Emulator, client: DatabricksClient) -> None:
-    """Once the last watch of the shared watcher ends, no request is sent on its behalf and the
-    loop's registry forgets the watcher."""
+    """Once the last watch of the shared watcher ends, its sweeping task is over (so nothing can be
+    sent on its behalf) and the loop's registry forgets the watcher."""
     [run_id] = await submit(client, 1)
     async with watch_run(client, run_id, interval_seconds=0.1) as watch:
         await next_of(watch)
         watcher = _shared[client]
+        task = watcher._task
     sent = emulator.counters().requests_by_endpoint
-    await asyncio.sleep(0.5)
+    assert task is not None
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
-    assert sent == emulator.counters().requests_by_endpoint
+    assert (True, sent) == (task.cancelled(), emulator.counters().requests_by_endpoint)
     assert (True, None, False) == (watcher.idle, watcher._task, client in _shared)
 
 
@@ -276,22 +301,23 @@ async def test_the_watcher_keeps_the_shared_session_open_for_callers_holding_no_
     emulator_url: str, pat: SdkHeaderProvider
 ) -> None:
     """A caller may let its shared_client lease go once it has the watch: the watcher leases the
-    session while it polls (past the idle grace), and lets it go when the last watch ends."""
+    session while it polls (with no idle grace, any moment unleased would close it), and lets it go
+    when the last watch ends."""
+    time = SteppedTime()
 
     def lease() -> contextlib.AbstractAsyncContextManager[DatabricksClient]:
-        return shared_client(emulator_url, pat, idle_grace_seconds=0.05)
+        return shared_client(emulator_url, pat, idle_grace_seconds=0, clock=time.monotonic, sleep=time.sleep)
 
     async with lease() as client:
         [run_id] = await submit(client, 1)
-        watch = watch_run(client, run_id, interval_seconds=0.1, lease=lease)
+        watch = watch_run(client, run_id, interval_seconds=30, lease=lease)
     async with watch:
-        for _ in range(4):  # 0.3 s and more: well past the 0.05 s idle grace
+        for _ in range(4):
+            await time.step()
             await next_of(watch)
         assert client.session is not None
         assert not client.session.closed
-    await asyncio.sleep(0.3)
-
-    assert client.session is None
+    await eventually(lambda: client.session is None)
 
 
 def test_loop_shutdown_with_watches_left_ends_cleanly(emulator_url: str, pat: SdkHeaderProvider) -> None:
@@ -301,17 +327,19 @@ def test_loop_shutdown_with_watches_left_ends_cleanly(emulator_url: str, pat: Sd
 
     async def main() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _loop, context: errors.append(context))
+        time = SteppedTime()
         # As in a triggerer: the shared session outlives every task and closes at loop shutdown.
-        async with shared_client(emulator_url, pat) as client:
+        async with shared_client(emulator_url, pat, clock=time.monotonic, sleep=time.sleep) as client:
             [run_id] = await submit(client, 1)
 
             async def watch() -> None:
-                async with watch_run(client, run_id, interval_seconds=0.1) as updates:
+                async with watch_run(client, run_id, interval_seconds=30) as updates:
                     async for _ in updates:
                         pass
 
             task = asyncio.ensure_future(watch())
-            await asyncio.sleep(0.3)
+            for _ in range(2):
+                await time.step()
             assert not task.done()
 
     asyncio.run(main())

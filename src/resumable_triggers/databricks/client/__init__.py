@@ -1,13 +1,15 @@
 """An asyncio client for the Databricks Jobs API 2.2, built for thousands of concurrent pollers.
 
 It never imports Airflow. Triggers lease a shared client (one session and one request budget per
-workspace per event loop); operators use ``run_sync``; auth is delegated to databricks-sdk::
+workspace per event loop); a worker opens one per call, through the operator's one bridge into async
+code (``resumable_triggers.resume._bridge``); auth is delegated to databricks-sdk::
 
     provider = SdkHeaderProvider(lambda: Config(host=host, token=token), identity="conn:databricks_default")
     async with shared_client(host, provider) as client:
         run = await client.get_run(run_id)
-
-    run_id = run_sync(lambda c: c.submit_run(spec, idempotency_token=token), host=host, headers=provider)
+        async with watch_run(client, run_id, interval_seconds=30) as updates:
+            async for run in updates:  # one runs/list page answers 25 watched runs
+                ...
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ from resumable_triggers.databricks.client._models import (
 from resumable_triggers.databricks.client._retry import is_transient
 from resumable_triggers.databricks.client._settings import ClientSettings
 from resumable_triggers.databricks.client._shared import shared_client
-from resumable_triggers.databricks.client._sync import run_sync
+from resumable_triggers.databricks.client._watch import RunWatch
+from resumable_triggers.databricks.client._watch_plan import WatcherSettings, WatcherStats
+from resumable_triggers.databricks.client._watcher import RunWatcher, watch_run
 
 __all__ = [
     "ApiError",
@@ -65,6 +69,8 @@ __all__ = [
     "RunStatus",
     "RunStatusState",
     "RunType",
+    "RunWatch",
+    "RunWatcher",
     "RunsPage",
     "SdkHeaderProvider",
     "TaskError",
@@ -72,7 +78,9 @@ __all__ = [
     "TerminationDetails",
     "TlsVerificationError",
     "TransportError",
+    "WatcherSettings",
+    "WatcherStats",
     "is_transient",
-    "run_sync",
     "shared_client",
+    "watch_run",
 ]

@@ -1,9 +1,8 @@
-"""The asyncio Databricks Jobs API 2.2 client: one implementation per endpoint, retries, pacing."""
+"""The asyncio Databricks Jobs API 2.2 client: one implementation per endpoint (``_transport`` sends them)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 from collections.abc import Mapping
@@ -12,25 +11,16 @@ from typing import Any
 
 import aiohttp
 
+from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.databricks.client._auth import HeaderProvider
-from resumable_triggers.databricks.client._budget import Clock, RequestBudget, Sleep
-from resumable_triggers.databricks.client._errors import (
-    ApiError,
-    AuthError,
-    CredentialsError,
-    DatabricksError,
-    JobLookupError,
-    RetriesExhausted,
-    TransportError,
-)
-from resumable_triggers.databricks.client._http import env_proxy, new_session, normalise_host, send_once
+from resumable_triggers.databricks.client._budget import RequestBudget
+from resumable_triggers.databricks.client._errors import ApiError, JobLookupError
+from resumable_triggers.databricks.client._http import new_session, normalise_host
 from resumable_triggers.databricks.client._models import Run, RunOutput, RunsPage, RunType, TaskError
-from resumable_triggers.databricks.client._retry import retry_delay
 from resumable_triggers.databricks.client._settings import ClientSettings
+from resumable_triggers.databricks.client._transport import Transport
 
 __all__ = ["DatabricksClient"]
-
-logger = logging.getLogger(__name__)
 
 # A malformed server could hand out page tokens forever; no real run has 1000 pages of 100 tasks.
 _MAX_PAGES = 1000
@@ -71,10 +61,15 @@ class DatabricksClient:
         )
         self._clock = clock
         self._sleep = sleep
-        self._rng = rng or random.Random()
-        self._proxy = env_proxy(self.host)
-        # Created lazily on the running loop; keeps connection-pool waits out of aiohttp's timeouts.
-        self._slots: asyncio.Semaphore | None = None
+        self._transport = Transport(
+            self.host,
+            headers,
+            settings=self.settings,
+            budget=self._budget,
+            clock=clock,
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
 
     @property
     def identity(self) -> str:
@@ -84,6 +79,16 @@ class DatabricksClient:
     def budget(self) -> RequestBudget:
         """The request budget this client draws from (shared per workspace by ``shared_client``)."""
         return self._budget
+
+    @property
+    def clock(self) -> Clock:
+        """The monotonic clock retries, budgets and watchers of this client read."""
+        return self._clock
+
+    @property
+    def sleep(self) -> Sleep:
+        """The sleep retries, budgets and watchers of this client wait with."""
+        return self._sleep
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -253,8 +258,6 @@ class DatabricksClient:
             for task, (error, trace) in zip(failed, outputs, strict=True)
         )
 
-    # ---- transport ------------------------------------------------------------------------------
-
     async def _call(
         self,
         method: str,
@@ -265,108 +268,23 @@ class DatabricksClient:
         idempotent: bool | None = None,
         run_id: int | None = None,
     ) -> dict[str, Any]:
-        """Send one API request with pacing, auth, and the retry policy of ``_retry``; the JSON answer.
+        return await self._transport.call(
+            self._open_session,
+            method,
+            endpoint,
+            params=params,
+            body=body,
+            idempotent=idempotent,
+            run_id=run_id,
+        )
 
-        ``idempotent`` defaults to True for GET. Time spent queueing in the request budget does not
-        count against the retry budget: thousands of pollers queue by design.
-        """
-        idempotent = method == "GET" if idempotent is None else idempotent
-        query = {key: _query_value(value) for key, value in (params or {}).items()}
-        started = self._clock()
-        queued = 0.0
-        attempt = 0
-        reauthenticated = False
-        answered = False  # did any attempt get an HTTP answer? Until one does, the connect budget rules
-        while True:
-            attempt += 1
-            before = self._clock()
-            await self._budget.acquire()
-            queued += self._clock() - before
-            try:
-                headers = await self._headers.headers()
-                timeout = None
-                if not answered:
-                    left = self.settings.connect_budget_seconds - (self._clock() - started - queued)
-                    timeout = max(left, self.settings.connect_timeout_seconds)
-                return await self._send(method, endpoint, query, body, headers, attempt, run_id, timeout)
-            except AuthError as exc:
-                if reauthenticated:
-                    raise
-                # Expired or revoked credentials: re-mint once, retry at once (no wait, no budget).
-                reauthenticated = True
-                self._headers.invalidate(headers)
-                error: DatabricksError = exc
-                delay = 0.0
-            except (ApiError, TransportError, CredentialsError) as exc:
-                maybe_delay = retry_delay(
-                    exc, attempt=attempt, idempotent=idempotent, settings=self.settings, rng=self._rng
-                )
-                if maybe_delay is None:
-                    raise
-                error, delay = exc, maybe_delay
-            answered = answered or isinstance(error, ApiError)
-            if isinstance(error, ApiError) and error.status == 429:
-                self._budget.pause(error.retry_after_seconds or delay)
-            elapsed = self._clock() - started - queued
-            budget = "retry_budget_seconds" if answered else "connect_budget_seconds"
-            if elapsed + delay > min(self.settings.retry_budget_seconds, getattr(self.settings, budget)):
-                raise RetriesExhausted(
-                    endpoint=endpoint,
-                    attempts=attempt,
-                    elapsed_seconds=elapsed,
-                    last_error=error,
-                    budget=budget,
-                ) from error
-            if delay > 0:
-                logger.info(
-                    "Databricks %s %s on %s failed (%s); retrying in %.1f s (attempt %d, %.1f of %.0f s "
-                    "retry budget used)",
-                    method,
-                    endpoint,
-                    self.host,
-                    _describe(error),
-                    delay,
-                    attempt,
-                    elapsed,
-                    self.settings.retry_budget_seconds,
-                )
-                await self._sleep(delay)
-
-    async def _send(
-        self,
-        method: str,
-        endpoint: str,
-        query: Mapping[str, str],
-        body: Mapping[str, Any] | None,
-        headers: Mapping[str, str],
-        attempt: int,
-        run_id: int | None,
-        timeout_seconds: float | None,
-    ) -> dict[str, Any]:
-        """One attempt, holding one of ``max_connections`` slots so aiohttp's pool never makes it wait.
-
-        ``timeout_seconds`` shortens the session's per-attempt timeout (None: keep it)."""
+    def _open_session(self) -> aiohttp.ClientSession:
         session = self._session
         if session is None or session.closed:
             raise RuntimeError(
                 f"{self!r} is not open: use `async with DatabricksClient(...)` or `shared_client(...)`"
             )
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.max_connections)
-        async with self._slots:
-            return await send_once(
-                session,
-                method=method,
-                host=self.host,
-                endpoint=endpoint,
-                query=query,
-                body=body,
-                headers=headers,
-                proxy=self._proxy,
-                attempt=attempt,
-                run_id=run_id,
-                timeout_seconds=timeout_seconds,
-            )
+        return session
 
 
 def _apply_idempotency_token(body: dict[str, Any], token: str | None) -> bool:
@@ -387,16 +305,3 @@ def _known_run_type(run_type: RunType | str) -> RunType:
         valid = ", ".join(t.value for t in RunType if t is not RunType.UNKNOWN)
         raise ValueError(f"list_runs: run_type must be one of {valid}, got {run_type!r}")
     return known
-
-
-def _query_value(value: Any) -> str:
-    # aiohttp rejects bools in params; the API wants lowercase JSON literals.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _describe(error: DatabricksError) -> str:
-    if isinstance(error, ApiError):
-        return f"HTTP {error.status} {error.error_code or ''}".rstrip()
-    return type(error).__name__

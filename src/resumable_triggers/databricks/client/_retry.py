@@ -22,7 +22,7 @@ Idempotent requests are GETs, ``runs/cancel``, and submit/run-now carrying an id
 Everything is bounded by ``ClientSettings.retry_budget_seconds``, waits included, and a call that
 never got an HTTP answer at all by ``ClientSettings.connect_budget_seconds``.
 
-The table is one predicate, :func:`is_transient` ("may trying again later succeed?"), used by the
+The table is one predicate, ``is_transient`` ("may trying again later succeed?"), used by the
 client for each request and by callers that wait errors out over a longer horizon (the trigger's
 watch): 401/403 after a re-read of the credentials, 400s, TLS failures and configuration errors are
 permanent and reported at once; a ``RetriesExhausted`` is transient, since only the budget ran out.

@@ -18,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.databricks.client._auth import HeaderProvider
 from resumable_triggers.databricks.client._budget import RequestBudget
 from resumable_triggers.databricks.client._client import DatabricksClient
@@ -66,11 +68,14 @@ async def shared_client(
     *,
     settings: ClientSettings | None = None,
     idle_grace_seconds: float = IDLE_GRACE_SECONDS,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = asyncio.sleep,
 ) -> AsyncIterator[DatabricksClient]:
     """Lease the running loop's client for ``(host, headers.identity)``; release it on exit.
 
-    The first lease creates the client with ``headers`` and ``settings``; later leases reuse it as is
-    (a differing ``settings`` is logged and ignored). The request budget is per workspace: the first
+    The first lease creates the client with ``headers``, ``settings``, ``clock`` and ``sleep`` (test
+    seams, as on ``DatabricksClient``); later leases reuse it as is (a differing ``settings`` is logged
+    and ignored). The request budget is per workspace: the first
     client of a host fixes its ``requests_per_second`` and ``burst`` for every identity on that host.
     ``idle_grace_seconds`` applies when this lease is the last to be released. Never close the
     yielded client yourself.
@@ -82,9 +87,15 @@ async def shared_client(
     if entry is None:
         settings = settings or ClientSettings()
         budget = registry.budgets.setdefault(
-            key[0], RequestBudget(requests_per_second=settings.requests_per_second, burst=settings.burst)
+            key[0],
+            RequestBudget(
+                requests_per_second=settings.requests_per_second,
+                burst=settings.burst,
+                clock=clock,
+                sleep=sleep,
+            ),
         )
-        client = DatabricksClient(key[0], headers, settings=settings, budget=budget)
+        client = DatabricksClient(key[0], headers, settings=settings, budget=budget, clock=clock, sleep=sleep)
         await client.__aenter__()  # only creates the session: no await point, so no race on `entries`
         entry = registry.entries[key] = _Entry(client)
         logger.debug("Opened shared Databricks session for %s as %s", key[0], key[1])
