@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from resumable_triggers.testing import EmulatorProcess
-from resumable_triggers.testing.deployment import AirflowDeployment, ApiError, TaskProcesses
+from resumable_triggers.testing.airflow import AirflowDeployment, ApiError, TaskProcesses
 
 TASK_ID = "etl"
 RECORD_KEY = "resumable_triggers.databricks_submit_run"

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2e_testkit import DagRun, DatabricksE2E
 
-from resumable_triggers.testing.deployment import ApiError
+from resumable_triggers.testing.airflow import ApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 

@@ -16,7 +16,7 @@ import time
 import pytest
 from e2e_testkit import DagRun, DatabricksE2E
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

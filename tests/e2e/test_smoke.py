@@ -9,7 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 pytestmark = pytest.mark.e2e
 

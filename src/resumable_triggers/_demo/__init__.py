@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: `resumable-triggers --help` must not pay for the harness.
     from resumable_triggers._demo._story import Demo
     from resumable_triggers._demo._timeline import Timeline
-    from resumable_triggers.testing.deployment import DeploymentError
+    from resumable_triggers.testing.airflow import DeploymentError
 
     signals_received: list[int] = []
 

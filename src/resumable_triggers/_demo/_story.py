@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from resumable_triggers._demo._timeline import Timeline, run_state, sampler, table
 from resumable_triggers.testing import EmulatorControl, EmulatorProcess, airflow_connection
-from resumable_triggers.testing.deployment import AirflowDeployment, DeploymentError
+from resumable_triggers.testing.airflow import AirflowDeployment, DeploymentError
 
 T = TypeVar("T")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from resumable_triggers.testing import EmulatorControl
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 SAMPLE_SECONDS = 0.5
 

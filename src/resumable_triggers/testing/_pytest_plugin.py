@@ -16,9 +16,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from ._connection import airflow_connection
-from ._emulator import Emulator
-from ._server import emulator_in_thread
+from .emulator import Emulator, airflow_connection, emulator_in_thread
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
-from resumable_triggers.testing._deployment_errors import ApiError, UnexpectedStateError, WaitTimeoutError
+from resumable_triggers.testing.airflow._errors import ApiError, UnexpectedStateError, WaitTimeoutError
 
 _T = TypeVar("_T")
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resumable_triggers.testing._deployment_servers import free_port
-from resumable_triggers.testing._deployment_topology import (
+from resumable_triggers.testing.airflow._servers import free_port
+from resumable_triggers.testing.airflow._topology import (
     HOSTNAME_CALLABLE,
     HOSTNAME_ENV,
     Instance,

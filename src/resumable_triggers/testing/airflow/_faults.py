@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from resumable_triggers.testing._deployment_errors import DeploymentError, UnknownJobError, WaitTimeoutError
-from resumable_triggers.testing._deployment_processes import (
+from resumable_triggers.testing.airflow._errors import DeploymentError, UnknownJobError, WaitTimeoutError
+from resumable_triggers.testing.airflow._processes import (
     DeploymentProcess,
     ProcessTracker,
     TaskProcesses,
     group_task_processes,
 )
-from resumable_triggers.testing._deployment_rest import AirflowRestClient
-from resumable_triggers.testing._deployment_topology import JOB_TYPES, Topology
+from resumable_triggers.testing.airflow._rest import AirflowRestClient
+from resumable_triggers.testing.airflow._topology import JOB_TYPES, Topology
 
 if TYPE_CHECKING:
-    from resumable_triggers.testing.deployment import _Main
+    from resumable_triggers.testing.airflow._deployment import _Main
 
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
 

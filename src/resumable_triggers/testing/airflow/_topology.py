@@ -25,7 +25,7 @@ CELERY_WORKER = "celery-worker"
 # Where the instance's hostname reaches `hostname()` in its process (the environment survives there;
 # only /proc/<pid>/environ is overwritten by setproctitle).
 HOSTNAME_ENV = "RESUMABLE_TRIGGERS_DEPLOYMENT_HOSTNAME"
-HOSTNAME_CALLABLE = "resumable_triggers.testing._deployment_topology.hostname"
+HOSTNAME_CALLABLE = "resumable_triggers.testing.airflow._topology.hostname"
 
 # component -> the job type it registers in the metadata database.
 JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}

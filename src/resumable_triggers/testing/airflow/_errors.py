@@ -1,4 +1,4 @@
-"""Errors of `resumable_triggers.testing.deployment` (the hierarchy is drawn in its docstring)."""
+"""Errors of `resumable_triggers.testing.airflow` (the hierarchy is drawn in its docstring)."""
 
 from __future__ import annotations
 

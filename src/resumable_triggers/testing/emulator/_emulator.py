@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .._clock import Clock
 from ._auth import Authenticator, Credentials
-from ._clock import Clock
 from ._errors import UnknownRunError
 from ._faults import Counters, Fault, FaultBook, RateLimits, RequestRecord, make_fault
 from ._persist import StateFile, WorkspaceCodec

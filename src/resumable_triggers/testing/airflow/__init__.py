@@ -1,0 +1,68 @@
+"""A real Airflow 3.3 deployment in subprocesses, for end-to-end tests and ``resumable-triggers demo``.
+
+::
+
+    with AirflowDeployment(dags_folder=Path("dags"), connections={"databricks_default": {...}}) as af:
+        af.wait_for_dag("my_dag")
+        run_id = af.trigger_dag_run("my_dag")
+        af.wait_for_task_state("my_dag", run_id, "submit", states={"deferred"})
+        af.kill("triggerer", signal.SIGKILL)
+        af.restart("triggerer")
+        af.wait_for_dag_run_state("my_dag", run_id, states={"success"})
+
+By default a deployment has its own temporary ``AIRFLOW_HOME``, SQLite database, LocalExecutor and
+free ports on 127.0.0.1. A production-like topology is one call away::
+
+    AirflowDeployment(dags_folder=..., database="postgres", executor="celery",
+                      schedulers=2, triggerers=2, workers=1)
+
+which also starts a PostgreSQL and a Redis server of its own (temporary directories, loopback
+ports), so that faults can hit them too: ``restart("postgres")``, ``kill("redis", SIGKILL)``.
+
+Every process the deployment starts is an *instance* (`_topology`): ``"api-server"``,
+``"scheduler[1]"``, ``"triggerer[0]"`` (or ``"triggerer"``: a bare name is instance 0),
+``"celery-worker[0]"``, ``"postgres"``, ``"redis"``. Each runs in its own session, its output goes to
+``<home>/component-logs/<instance>.log``, and ``kill``, ``restart``, ``pause`` and ``resume`` take
+its name. ``component_of_job(job_id)`` names the instance that registered an Airflow job, e.g. the
+triggerer holding a trigger. Runs and user actions go through the public REST API
+(`AirflowRestClient`). ``stop()`` resumes anything paused, then kills every process the deployment
+ever started, orphans included, by PID. The harness knows nothing about Databricks: callers pass
+connections and environment.
+
+Errors::
+
+    DeploymentError
+    ├── ComponentExitedError   a component died while the deployment waited for it
+    ├── ApiError               the REST API answered with an error status, or not at all
+    ├── UnexpectedStateError   a task or run ended in a state other than the awaited ones
+    ├── UnknownJobError        (also a LookupError) no instance of ours registered that Airflow job
+    └── WaitTimeoutError       (also a TimeoutError) a wait gave up; carries the last value seen
+"""
+
+from __future__ import annotations
+
+from resumable_triggers.testing.airflow._deployment import COMPONENTS, AirflowDeployment
+from resumable_triggers.testing.airflow._errors import (
+    ApiError,
+    ComponentExitedError,
+    DeploymentError,
+    UnexpectedStateError,
+    UnknownJobError,
+    WaitTimeoutError,
+)
+from resumable_triggers.testing.airflow._processes import DeploymentProcess, TaskProcesses
+from resumable_triggers.testing.airflow._rest import AirflowRestClient
+
+__all__ = [
+    "COMPONENTS",
+    "AirflowDeployment",
+    "AirflowRestClient",
+    "ApiError",
+    "ComponentExitedError",
+    "DeploymentError",
+    "DeploymentProcess",
+    "TaskProcesses",
+    "UnexpectedStateError",
+    "UnknownJobError",
+    "WaitTimeoutError",
+]
