@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from resumable_triggers.testing import EmulatorProcess
-from resumable_triggers.testing.airflow import AirflowDeployment, ApiError, TaskProcesses
+from resumable_triggers.testing.airflow import AirflowApiError, AirflowDeployment, TaskProcesses
 
 TASK_ID = "etl"
 RECORD_KEY = "resumable_triggers.databricks_submit_run"
@@ -184,7 +184,7 @@ class DagRun:
             terminating = [r for r in runs if r["state"]["life_cycle_state"] == "TERMINATING"]
         try:
             xcom_run_id = self.xcom("run_id")
-        except ApiError as exc:  # no such XCom: the outcome says so, the test's comparison fails on it
+        except AirflowApiError as exc:  # no such XCom: the outcome says so, the test's comparison fails on it
             if exc.status != 404:
                 raise
             xcom_run_id = None

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2e_testkit import DagRun, DatabricksE2E
 
-from resumable_triggers.testing.airflow import ApiError
+from resumable_triggers.testing.airflow import AirflowApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -38,7 +38,7 @@ def connection(dbx: DatabricksE2E, *, host: str, port: int | None, token: str) -
     try:
         yield conn_id
     finally:
-        with contextlib.suppress(ApiError):
+        with contextlib.suppress(AirflowApiError):
             dbx.airflow.api("DELETE", f"/connections/{conn_id}")
 
 

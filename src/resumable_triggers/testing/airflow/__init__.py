@@ -33,7 +33,7 @@ Errors::
 
     DeploymentError
     ├── ComponentExitedError   a component died while the deployment waited for it
-    ├── ApiError               the REST API answered with an error status, or not at all
+    ├── AirflowApiError        the REST API answered with an error status, or not at all
     ├── UnexpectedStateError   a task or run ended in a state other than the awaited ones
     ├── UnknownJobError        (also a LookupError) no instance of ours registered that Airflow job
     └── WaitTimeoutError       (also a TimeoutError) a wait gave up; carries the last value seen
@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from resumable_triggers.testing.airflow._deployment import COMPONENTS, AirflowDeployment
 from resumable_triggers.testing.airflow._errors import (
-    ApiError,
+    AirflowApiError,
     ComponentExitedError,
     DeploymentError,
     UnexpectedStateError,
@@ -55,9 +55,9 @@ from resumable_triggers.testing.airflow._rest import AirflowRestClient
 
 __all__ = [
     "COMPONENTS",
+    "AirflowApiError",
     "AirflowDeployment",
     "AirflowRestClient",
-    "ApiError",
     "ComponentExitedError",
     "DeploymentError",
     "DeploymentProcess",

@@ -20,7 +20,7 @@ from typing import Any
 
 from resumable_triggers.testing.airflow._config import Endpoints, build_env, inherited_env, instance_env
 from resumable_triggers.testing.airflow._errors import (
-    ApiError,
+    AirflowApiError,
     ComponentExitedError,
     DeploymentError,
     WaitTimeoutError,
@@ -376,6 +376,6 @@ class AirflowDeployment(FaultsMixin):
                 "start_date_gte": main.launched_at.isoformat(),
             }
             jobs = self.api("GET", "/jobs", params=params, timeout_seconds=2)
-        except ApiError:
+        except AirflowApiError:
             return False
         return bool(jobs["total_entries"])

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ._api import ROUTES
 from ._control import handle_control
-from ._errors import ApiError, endpoint_not_found
+from ._errors import ErrorReply, endpoint_not_found
 from ._params import Context, Params, parse_body
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     wait, fault = emulator._admit(endpoint)
     if wait:
         retry_after = max(1, math.ceil(wait))
-        error = ApiError(
+        error = ErrorReply(
             429,
             "REQUEST_LIMIT_EXCEEDED",
             f"Too many requests to {endpoint}; retry after {retry_after} s.",
@@ -98,7 +98,7 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
     try:
         body, run_id, status = await _serve(emulator, request, method, endpoint, version)
         response = json_response(body, status)
-    except ApiError as error:
+    except ErrorReply as error:
         run_id, status = None, error.status
         response = json_response(error.body, error.status, error.headers)
     except Exception:  # last resort: a bug must answer JSON, never a traceback page
@@ -122,7 +122,7 @@ async def _serve(
     try:
         raw = await request.read() if request.body_exists else b""
     except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, "REQUEST_ENTITY_TOO_LARGE", "The request body is too large.") from exc
+        raise ErrorReply(413, "REQUEST_ENTITY_TOO_LARGE", "The request body is too large.") from exc
     if version is None:
         return _serve_public(emulator, request, method, endpoint, raw)
     handler = ROUTES.get((method, endpoint)) if version in _JOBS_VERSIONS else None

@@ -23,7 +23,7 @@ from ._faults import Counters, Fault, FaultBook, RateLimits, RequestRecord, make
 from ._persist import StateFile, WorkspaceCodec
 from ._runs import Attempt, render_run
 from ._scripting import Outcome, check_outcome
-from ._store import Workspace
+from ._store import EmulatedWorkspace
 
 _DAY = 86_400.0
 
@@ -87,7 +87,7 @@ class Emulator:
         self.workspace_id = workspace_id
         self.hold_timeout_seconds = _check_seconds("hold_timeout_seconds", hold_timeout_seconds)
         self._auth = Authenticator(self.credentials)
-        self._workspace = Workspace(
+        self._workspace = EmulatedWorkspace(
             run_seconds=_check_seconds("run_seconds", run_seconds),
             cancel_seconds=_check_seconds("cancel_seconds", cancel_seconds),
             user_name=user_name,
