@@ -8,25 +8,32 @@ Two packages that know nothing of each other, and face opposite ways::
     ├── _clock         ManualClock (the emulator's stepped time), VirtualTime (a client's clock and sleep)
     └── _pytest_plugin the ``databricks_emulator*`` fixtures (registered as a pytest plugin)
 
-The emulator's names are re-exported here, where users have always imported them. The harness is
-imported from ``resumable_triggers.testing.airflow`` (``resumable_triggers.testing.deployment`` is its
-old name, kept as an alias).
+The emulator's names are re-exported here, where users have always imported them, but lazily (PEP
+562): importing ``resumable_triggers.testing.airflow`` must not import the emulator, and every Airflow
+process of a deployment imports the harness's hostname callable. The harness is imported from
+``resumable_triggers.testing.airflow`` (``resumable_triggers.testing.deployment`` is its old name, kept
+as an alias).
 """
 
 from __future__ import annotations
 
-from ._clock import ManualClock, VirtualTime
-from .emulator import (
-    Counters,
-    Emulator,
-    EmulatorControl,
-    EmulatorProcess,
-    EmulatorServer,
-    RequestRecord,
-    UnknownRunError,
-    airflow_connection,
-    emulator_in_thread,
-)
+from typing import TYPE_CHECKING
+
+from . import _lazy
+
+if TYPE_CHECKING:
+    from ._clock import ManualClock, VirtualTime
+    from .emulator import (
+        Counters,
+        Emulator,
+        EmulatorControl,
+        EmulatorProcess,
+        EmulatorServer,
+        RequestRecord,
+        UnknownRunError,
+        airflow_connection,
+        emulator_in_thread,
+    )
 
 __all__ = [
     "Counters",
@@ -41,3 +48,8 @@ __all__ = [
     "airflow_connection",
     "emulator_in_thread",
 ]
+
+# Where each public name lives; the TYPE_CHECKING imports above say the same to type checkers.
+__getattr__, __dir__ = _lazy.lazy_exports(
+    globals(), {name: ".emulator" for name in __all__} | {"ManualClock": "._clock", "VirtualTime": "._clock"}
+)

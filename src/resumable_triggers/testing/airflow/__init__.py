@@ -41,17 +41,22 @@ Errors::
 
 from __future__ import annotations
 
-from resumable_triggers.testing.airflow._deployment import COMPONENTS, AirflowDeployment
-from resumable_triggers.testing.airflow._errors import (
-    AirflowApiError,
-    ComponentExitedError,
-    DeploymentError,
-    UnexpectedStateError,
-    UnknownJobError,
-    WaitTimeoutError,
-)
-from resumable_triggers.testing.airflow._processes import DeploymentProcess, TaskProcesses
-from resumable_triggers.testing.airflow._rest import AirflowRestClient
+from typing import TYPE_CHECKING
+
+from resumable_triggers.testing import _lazy
+
+if TYPE_CHECKING:
+    from resumable_triggers.testing.airflow._deployment import COMPONENTS, AirflowDeployment
+    from resumable_triggers.testing.airflow._errors import (
+        AirflowApiError,
+        ComponentExitedError,
+        DeploymentError,
+        UnexpectedStateError,
+        UnknownJobError,
+        WaitTimeoutError,
+    )
+    from resumable_triggers.testing.airflow._processes import DeploymentProcess, TaskProcesses
+    from resumable_triggers.testing.airflow._rest import AirflowRestClient
 
 __all__ = [
     "COMPONENTS",
@@ -66,3 +71,13 @@ __all__ = [
     "UnknownJobError",
     "WaitTimeoutError",
 ]
+
+# Lazy (PEP 562): every Airflow process of a deployment imports `_hostname` below this package, and
+# must not pay for importing the harness (psutil, subprocess management) to learn its own name.
+__getattr__, __dir__ = _lazy.lazy_exports(
+    globals(),
+    {name: "._deployment" for name in ("COMPONENTS", "AirflowDeployment")}
+    | {name: "._processes" for name in ("DeploymentProcess", "TaskProcesses")}
+    | {"AirflowRestClient": "._rest"}
+    | {name: "._errors" for name in __all__ if name.endswith("Error")},
+)
