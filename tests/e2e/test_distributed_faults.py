@@ -27,7 +27,7 @@ TRIGGERERS = ("triggerer[0]", "triggerer[1]")
 def holder_of(dag_run: DagRun) -> tuple[int, str]:
     """The triggerer job watching the DAG run's task, and the component that runs it."""
     job = dag_run.airflow.wait_for("a triggerer to take the trigger", dag_run.triggerer_job_id)
-    return job, dag_run.airflow.component_of_job(job)
+    return job, dag_run.airflow.faults.component_of_job(job)
 
 
 def taken_over(dag_run: DagRun, old_job: int) -> int:
@@ -42,11 +42,13 @@ def taken_over(dag_run: DagRun, old_job: int) -> int:
 
 def latest_heartbeat(airflow: AirflowDeployment, component: str) -> float | None:
     """Epoch seconds of the newest heartbeat of ``component``'s running triggerer job, if any."""
-    jobs = airflow.api("GET", "/jobs", params={"job_type": "TriggererJob", "job_state": "running"})["jobs"]
+    jobs = airflow.rest.api("GET", "/jobs", params={"job_type": "TriggererJob", "job_state": "running"})[
+        "jobs"
+    ]
     beats = [
         dt.datetime.fromisoformat(job["latest_heartbeat"]).timestamp()
         for job in jobs
-        if job.get("latest_heartbeat") and airflow.component_of_job(job["id"]) == component
+        if job.get("latest_heartbeat") and airflow.faults.component_of_job(job["id"]) == component
     ]
     return max(beats, default=None)
 
@@ -76,7 +78,7 @@ def test_triggerer_sigkilled_its_triggers_move_to_the_other_one(ha: DatabricksE2
     old_job, holder = holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.kill(holder, signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill(holder, signal.SIGKILL, whole_tree=True)
     taken_over(dag_run, old_job)
     ha.wait_for_requests(more_than=ha.requests())
     dag_run.finish_run(run["run_id"])
@@ -98,13 +100,13 @@ def test_triggerer_stalled_past_threshold_cancels_nothing_when_it_wakes(ha: Data
     old_job, holder = holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.pause(holder)
+    ha.airflow.faults.pause(holder)
     try:
         taken_over(dag_run, old_job)
         ha.wait_for_requests(more_than=ha.requests())  # the new owner polls the run
     finally:
         woke_at = time.time()
-        ha.airflow.resume(holder)
+        ha.airflow.faults.resume(holder)
     heartbeat_after(ha.airflow, holder, woke_at)
     ha.wait_for_requests(more_than=ha.requests())
     dag_run.finish_run(run["run_id"])
@@ -127,14 +129,14 @@ def test_both_triggerers_sigkilled_one_restarted_later_picks_every_run_up(ha: Da
     runs = [dag_run.runs()[0] for dag_run in dag_runs]
 
     for triggerer in TRIGGERERS:
-        ha.airflow.kill(triggerer, signal.SIGKILL, whole_tree=True)
+        ha.airflow.faults.kill(triggerer, signal.SIGKILL, whole_tree=True)
     submitted = ha.control.counters().runs_submitted
     ha.airflow.restart(TRIGGERERS[1])
     for dag_run in dag_runs:
         ha.airflow.wait_for(
             "the restarted triggerer to take the trigger",
             lambda dag_run=dag_run: (
-                ha.airflow.component_of_job(job) == TRIGGERERS[1]
+                ha.airflow.faults.component_of_job(job) == TRIGGERERS[1]
                 if (job := dag_run.triggerer_job_id()) is not None
                 else None
             ),
@@ -164,7 +166,7 @@ def test_user_marks_task_failed_while_the_other_triggerer_holds_it_cancels_once(
     holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    ha.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
     dag_run.wait_for_run_terminal(run["run_id"])
     ha.wait_until_quiet(seconds=3.0, timeout_seconds=30)
 
@@ -178,12 +180,12 @@ def test_scheduler_sigkilled_while_the_task_defers_and_while_it_resumes(ha: Data
     and defers), the other while the run ends and the task resumes: the surviving scheduler carries
     each step, and the task succeeds on its one run in its first try."""
     dag_run = ha.start(DEFERRED)
-    ha.airflow.kill("scheduler[0]", signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill("scheduler[0]", signal.SIGKILL, whole_tree=True)
     dag_run.wait_for_deferred_and_watched()
     [run] = dag_run.runs()
     ha.airflow.restart("scheduler[0]")
 
-    ha.airflow.kill("scheduler[1]", signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill("scheduler[1]", signal.SIGKILL, whole_tree=True)
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
     ha.airflow.restart("scheduler[1]")

@@ -3,12 +3,16 @@
 ::
 
     with AirflowDeployment(dags_folder=Path("dags"), connections={"databricks_default": {...}}) as af:
-        af.wait_for_dag("my_dag")
-        run_id = af.trigger_dag_run("my_dag")
-        af.wait_for_task_state("my_dag", run_id, "submit", states={"deferred"})
-        af.kill("triggerer", signal.SIGKILL)
+        af.rest.wait_for_dag("my_dag")
+        run_id = af.rest.trigger_dag_run("my_dag")
+        af.rest.wait_for_task_state("my_dag", run_id, "submit", states={"deferred"})
+        af.faults.kill("triggerer", signal.SIGKILL)
         af.restart("triggerer")
-        af.wait_for_dag_run_state("my_dag", run_id, states={"success"})
+        af.rest.wait_for_dag_run_state("my_dag", run_id, states={"success"})
+
+A deployment holds its parts: ``af.rest`` (`AirflowRestClient`: runs, task instances and user
+actions, through the public REST API), ``af.faults`` (kill, pause, resume, and finding the process to
+hit) and ``af.logs`` (each instance's output); it starts, restarts and stops the processes itself.
 
 By default a deployment has its own temporary ``AIRFLOW_HOME``, SQLite database, LocalExecutor and
 free ports on 127.0.0.1. A production-like topology is one call away::
@@ -17,17 +21,16 @@ free ports on 127.0.0.1. A production-like topology is one call away::
                       schedulers=2, triggerers=2, workers=1)
 
 which also starts a PostgreSQL and a Redis server of its own (temporary directories, loopback
-ports), so that faults can hit them too: ``restart("postgres")``, ``kill("redis", SIGKILL)``.
+ports), so that faults can hit them too: ``restart("postgres")``, ``faults.kill("redis", SIGKILL)``.
 
 Every process the deployment starts is an *instance* (`_topology`): ``"api-server"``,
 ``"scheduler[1]"``, ``"triggerer[0]"`` (or ``"triggerer"``: a bare name is instance 0),
 ``"celery-worker[0]"``, ``"postgres"``, ``"redis"``. Each runs in its own session, its output goes to
-``<home>/component-logs/<instance>.log``, and ``kill``, ``restart``, ``pause`` and ``resume`` take
-its name. ``component_of_job(job_id)`` names the instance that registered an Airflow job, e.g. the
-triggerer holding a trigger. Runs and user actions go through the public REST API
-(`AirflowRestClient`). ``stop()`` resumes anything paused, then kills every process the deployment
-ever started, orphans included, by PID. The harness knows nothing about Databricks: callers pass
-connections and environment.
+``<home>/component-logs/<instance>.log``, and ``restart`` and ``faults.kill``, ``pause`` and
+``resume`` take its name. ``faults.component_of_job(job_id)`` names the instance that registered an
+Airflow job, e.g. the triggerer holding a trigger. ``stop()`` resumes anything paused, then kills
+every process the deployment ever started, orphans included, by PID. The harness knows nothing
+about Databricks: callers pass connections and environment.
 
 Errors::
 

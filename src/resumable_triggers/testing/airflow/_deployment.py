@@ -5,43 +5,34 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import datetime as dt
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
-from resumable_triggers.testing.airflow._config import Endpoints, build_env, inherited_env, instance_env
-from resumable_triggers.testing.airflow._errors import (
-    AirflowApiError,
-    ComponentExitedError,
-    DeploymentError,
-    WaitTimeoutError,
-)
-from resumable_triggers.testing.airflow._faults import FaultsMixin
+from resumable_triggers.testing.airflow._config import Endpoints, build_env
+from resumable_triggers.testing.airflow._errors import DeploymentError
+from resumable_triggers.testing.airflow._faults import Faults
+from resumable_triggers.testing.airflow._launcher import Launcher
 from resumable_triggers.testing.airflow._processes import DeploymentProcess, ProcessTracker
+from resumable_triggers.testing.airflow._rest import AirflowRestClient
 from resumable_triggers.testing.airflow._servers import PostgresServer, RedisServer, Server, free_port
-from resumable_triggers.testing.airflow._topology import AIRFLOW_COMPONENTS, JOB_TYPES, Instance, Topology
+from resumable_triggers.testing.airflow._topology import AIRFLOW_COMPONENTS, Topology
 
 COMPONENTS: tuple[str, ...] = AIRFLOW_COMPONENTS
 
-
-@dataclass(slots=True)
-class _Main:
-    popen: subprocess.Popen[bytes]
-    launched_at: dt.datetime
-    log_offset: int  # where this incarnation's output starts in the instance's log
+_T = TypeVar("_T")
 
 
-class AirflowDeployment(FaultsMixin):
+class AirflowDeployment:
     """Airflow components as subprocesses on 127.0.0.1, driven over REST; a context manager.
+
+    It holds its parts rather than being them: ``rest`` (an `AirflowRestClient`: runs, task
+    instances, user actions), ``faults`` (`Faults`: kill, pause, resume, and finding what to hit) and
+    ``logs`` (`ComponentLogs`: each instance's output).
 
     :param dags_folder: the folder the DAG processor parses.
     :param connections: connection id -> Airflow connection, as a dict (``conn_type``, ``host``,
@@ -94,7 +85,8 @@ class AirflowDeployment(FaultsMixin):
         if not Path(dags_folder).is_dir():
             raise ValueError(f"dags_folder {dags_folder} is not a directory")
         self.port = free_port()
-        super().__init__(f"http://127.0.0.1:{self.port}")
+        self.rest = AirflowRestClient(f"http://127.0.0.1:{self.port}")
+        self.base_url = self.rest.base_url
         self.dags_folder = Path(dags_folder).resolve()
         self.components = self.topology.components
         self.keep_home = keep_home
@@ -112,10 +104,20 @@ class AirflowDeployment(FaultsMixin):
         )
         self.broker_url = redis.url if isinstance(redis, RedisServer) else None
         endpoints = Endpoints(self.home, self.dags_folder, self.port, self.database_url, self.broker_url)
-        self._env = build_env(self.topology, endpoints, connections or {}, env or {})
-        self._mains: dict[str, _Main] = {}
         self._tracker = ProcessTracker()
-        self._paused: dict[str, set[int]] = {}
+        self._launcher = Launcher(
+            topology=self.topology,
+            home=self.home,
+            env=build_env(self.topology, endpoints, connections or {}, env or {}),
+            servers=self._servers,
+            tracker=self._tracker,
+            rest=self.rest,
+            startup_timeout_seconds=startup_timeout_seconds,
+        )
+        self.logs = self._launcher.logs
+        self.faults = Faults(
+            topology=self.topology, launcher=self._launcher, tracker=self._tracker, rest=self.rest
+        )
         self._started = False
         self._stopped = False
 
@@ -148,18 +150,18 @@ class AirflowDeployment(FaultsMixin):
         atexit.register(self.stop)
         self._tracker.start()
         try:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.logs.log_dir.mkdir(parents=True, exist_ok=True)
             for server in self._servers.values():
                 server.prepare()
-                self._launch(server.name)
-            self._wait_ready(self._servers)
+                self._launcher.launch(server.name)
+            self._launcher.wait_ready(self._servers)
             if isinstance(postgres := self._servers.get("postgres"), PostgresServer):
                 postgres.create_database()
-            self._migrate_db()
+            self._launcher.migrate_db()
             airflow = [i.name for i in self.topology.instances if not i.is_server]
             for name in airflow:
-                self._launch(name)
-            self._wait_ready(airflow)
+                self._launcher.launch(name)
+            self._launcher.wait_ready(airflow)
         except BaseException:
             self.stop()
             raise
@@ -177,12 +179,11 @@ class AirflowDeployment(FaultsMixin):
         self._stopped = True
         atexit.unregister(self.stop)
         try:
-            self._tracker.send([p.pid for p in self._tracker.alive()], signal.SIGCONT)
-            self._paused.clear()
+            self.faults.resume_everything()
             alive_mains = []
-            for name, main in self._mains.items():
-                if main.popen.poll() is None:
-                    self._tracker.send([main.popen.pid], self._stop_signal(name))
+            for name, main in self._launcher.mains.items():
+                if main.is_running():
+                    self._tracker.send([main.popen.pid], self._launcher.stop_signal(name))
                     alive_mains.append(main.popen.pid)
             self._tracker.wait_gone(alive_mains, grace_seconds)
             survivors: list[DeploymentProcess] = []
@@ -191,7 +192,7 @@ class AirflowDeployment(FaultsMixin):
                 if not survivors:
                     break
                 self._tracker.kill_all([p.pid for p in survivors])
-            for main in self._mains.values():
+            for main in self._launcher.mains.values():
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     main.popen.wait(timeout=5)
         finally:
@@ -219,24 +220,24 @@ class AirflowDeployment(FaultsMixin):
         (e.g. a triggerer with ``AIRFLOW_DISABLE_GREENBACK_PORTAL``); the next restart drops them.
         """
         name = self.topology.instance(component).name
-        main = self._main(name)
-        if main.popen.poll() is None:
-            self.resume(name)
-            self._tracker.send([main.popen.pid], self._stop_signal(name))
+        main = self._launcher.main(name)
+        if main.is_running():
+            self.faults.resume(name)
+            self._tracker.send([main.popen.pid], self._launcher.stop_signal(name))
             if self._tracker.wait_gone([main.popen.pid], grace_seconds):
                 self._tracker.kill_all([main.popen.pid])
             main.popen.wait(timeout=10)
-        self.resume(name)  # orphans of a paused tree are not frozen in place: they are killed below
+        self.faults.resume(name)  # orphans of a paused tree are not frozen in place: they are killed below
         stale = [p.pid for p in self._tracker.alive(name) if p.role not in ("supervisor", "task")]
         left = self._tracker.kill_all(stale)
         if left:
             raise DeploymentError(f"leftovers of {name} survived SIGKILL: {left}")
-        self._launch(name, env)
-        self._wait_ready([name])
+        self._launcher.launch(name, env)
+        self._launcher.wait_ready([name])
 
     def ensure_running(self) -> list[str]:
         """Restart every instance whose main process died; return their names."""
-        dead = [name for name, m in self._mains.items() if m.popen.poll() is not None]
+        dead = [name for name, m in self._launcher.mains.items() if not m.is_running()]
         for name in dead:
             self.restart(name)
         return dead
@@ -245,137 +246,13 @@ class AirflowDeployment(FaultsMixin):
 
     def pids(self) -> dict[str, int]:
         """Main process id of every instance that is running now, by instance name."""
-        return {name: m.popen.pid for name, m in self._mains.items() if m.popen.poll() is None}
+        return {name: m.popen.pid for name, m in self._launcher.mains.items() if m.is_running()}
 
     def processes(self, component: str | None = None) -> list[DeploymentProcess]:
         """Every live process the deployment started (orphans included), optionally of one instance."""
         return self._tracker.alive(None if component is None else self.topology.instance(component).name)
 
-    # -- logs ---------------------------------------------------------------------------------------
-
-    @property
-    def log_dir(self) -> Path:
-        """Where each instance's stdout and stderr go, one ``<instance>.log`` per instance."""
-        return self.home / "component-logs"
-
-    def component_log(self, component: str) -> Path:
-        """The log file of an instance (all its incarnations) or of ``"db-migrate"``."""
-        name = component if component == "db-migrate" else self.topology.instance(component).name
-        return self.log_dir / f"{name}.log"
-
-    def log_tail(self, component: str, lines: int = 40) -> str:
-        try:
-            text = self.component_log(component).read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def log_tails(self, lines: int = 40) -> str:
-        """The end of every instance's log, with headers: what to print when a test fails."""
-        parts = []
-        for name in [*self.instances, "db-migrate"]:
-            parts.append(f"----- {self.component_log(name)} (last {lines} lines) -----")
-            parts.append(self.log_tail(name, lines))
-        return "\n".join(parts)
-
-    # -- internals ----------------------------------------------------------------------------------
-
-    def _migrate_db(self) -> None:
-        with self.component_log("db-migrate").open("ab") as out:
-            result = subprocess.run(
-                [sys.executable, "-m", "airflow", "db", "migrate"],
-                env=self._env,
-                cwd=self.home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=self.startup_timeout_seconds,
-                check=False,
-            )
-        if result.returncode != 0:
-            raise ComponentExitedError("db migrate", result.returncode, self.log_tail("db-migrate"))
-
-    def _launch(self, name: str, env: Mapping[str, str] | None = None) -> None:
-        instance = self.topology.instance(name)
-        launched_at = dt.datetime.now(dt.timezone.utc)
-        server = self._servers.get(name)
-        if server is not None:
-            argv, user, cwd = server.command(), server.run_as(), server.directory
-            full_env = {**inherited_env(), **(env or {})}
-        else:
-            argv = [sys.executable, "-m", "airflow", *self.topology.command(instance)]
-            user, cwd = None, self.home
-            full_env = {**self._env, **instance_env(instance), **(env or {})}
-        log = self.component_log(name)
-        with log.open("ab") as out:
-            out.write(f"\n===== {' '.join(argv[-3:])} started {launched_at.isoformat()} =====\n".encode())
-            out.flush()
-            offset = out.tell()
-            popen = subprocess.Popen(
-                argv,
-                env=full_env,
-                cwd=cwd,
-                user=user,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                # Its own session: getsid() attributes every descendant to it, even once orphaned,
-                # and a Ctrl-C in our terminal does not reach it.
-                start_new_session=True,
-            )
-        self._mains[name] = _Main(popen, launched_at, offset)
-        self._tracker.add_main(popen.pid, name)
-
-    def _main(self, component: str) -> _Main:
-        name = self.topology.instance(component).name
-        try:
-            return self._mains[name]
-        except KeyError:
-            raise DeploymentError(f"{name} of {self!r} was never started; start() the deployment") from None
-
-    def _stop_signal(self, name: str) -> signal.Signals:
-        server = self._servers.get(name)
-        return server.stop_signal if server is not None else signal.SIGTERM
-
-    def _wait_ready(self, names: Iterable[str]) -> None:
-        pending = list(names)
-        deadline = time.monotonic() + self.startup_timeout_seconds
-        while pending:
-            for name in list(pending):
-                main = self._mains[name]
-                if main.popen.poll() is not None:
-                    raise ComponentExitedError(name, main.popen.returncode, self.log_tail(name))
-                if self._is_ready(self.topology.instance(name), main):
-                    pending.remove(name)
-            if pending and time.monotonic() > deadline:
-                raise WaitTimeoutError(
-                    f"{pending} to be ready", self.startup_timeout_seconds, self.log_tails(10)
-                )
-            if pending:
-                time.sleep(0.2)
-
-    def _is_ready(self, instance: Instance, main: _Main) -> bool:
-        if (server := self._servers.get(instance.name)) is not None:
-            return server.is_ready()
-        if instance.component == "celery-worker":
-            # Celery logs "<node name> ready." once it consumes from the broker; no REST shows workers.
-            with self.component_log(instance.name).open("rb") as log:
-                log.seek(main.log_offset)
-                return b" ready." in log.read()
-        try:
-            if instance.component == "api-server":
-                self.api("GET", "/version", timeout_seconds=2)
-                return True
-            # A running job of this instance's host that started after our launch means *this*
-            # incarnation is up (the health endpoint calls a SIGKILLed one healthy until its
-            # heartbeat is stale).
-            params = {
-                "job_type": JOB_TYPES[instance.component],
-                "job_state": "running",
-                "hostname": instance.hostname,
-                "start_date_gte": main.launched_at.isoformat(),
-            }
-            jobs = self.api("GET", "/jobs", params=params, timeout_seconds=2)
-        except AirflowApiError:
-            return False
-        return bool(jobs["total_entries"])
+    def wait_for(self, what: str, probe: Callable[[], _T | None], *, timeout_seconds: float = 60.0) -> _T:
+        """Poll ``probe`` until it returns something other than None (`AirflowRestClient.wait_for`:
+        REST outages count as "not yet"), e.g. a process condition that a REST call checks too."""
+        return self.rest.wait_for(what, probe, timeout_seconds=timeout_seconds)
