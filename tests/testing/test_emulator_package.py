@@ -91,7 +91,8 @@ def test_importing_the_package_and_plugin_does_not_import_airflow() -> None:
 
 def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tmp_path: Path) -> None:
     """In a fresh pytest run, databricks_emulator_env lets the provider hook submit a run, and the
-    variables it set are gone in the next test."""
+    variables it set are gone in the next test; databricks_emulator_factory serves emulators shaped
+    by the test (or given by it) and stops all of them at teardown."""
     (tmp_path / "test_uses_plugin.py").write_text(
         textwrap.dedent(
             """
@@ -111,6 +112,41 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
             def test_plain_fixture_has_url_and_token(databricks_emulator):
                 assert databricks_emulator.token == databricks_emulator.emulator.token
                 assert databricks_emulator.url.startswith("http://127.0.0.1:")
+
+            STOPPED = []
+
+            def test_factory_serves_emulators_shaped_by_the_test(databricks_emulator_factory):
+                import urllib.request
+                from resumable_triggers.testing import Emulator, ManualClock
+
+                fast = databricks_emulator_factory(run_seconds=0.5, token="dapi-fast", clock=ManualClock())
+                mine = Emulator(token="dapi-mine")
+                given = databricks_emulator_factory(mine)
+                request = urllib.request.Request(
+                    f"{fast.url}/api/2.2/jobs/runs/list", headers={"Authorization": "Bearer dapi-fast"}
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert 200 == answer.status
+                assert ("dapi-fast", "dapi-mine", True) == (fast.token, given.token, given.emulator is mine)
+                assert fast.url != given.url
+                STOPPED.extend([fast.url, given.url])
+
+            def test_factory_stopped_every_emulator_at_teardown():
+                import urllib.error, urllib.request
+                refused = 0
+                for url in STOPPED:
+                    try:
+                        urllib.request.urlopen(f"{url}/api/2.2/jobs/runs/list", timeout=5)
+                    except urllib.error.URLError:
+                        refused += 1
+                assert 2 == refused
+
+            def test_factory_takes_an_emulator_or_settings_not_both(databricks_emulator_factory):
+                import pytest
+                from resumable_triggers.testing import Emulator
+
+                with pytest.raises(TypeError, match="not both"):
+                    databricks_emulator_factory(Emulator(), run_seconds=1.0)
             """
         )
     )
@@ -134,7 +170,7 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
         env=env,
         timeout=110,
     )
-    assert (0, "3 passed") == (result.returncode, result.stdout.strip().splitlines()[-1].split(" in ")[0]), (
+    assert (0, "6 passed") == (result.returncode, result.stdout.strip().splitlines()[-1].split(" in ")[0]), (
         result.stdout
     )
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
 
 from resumable_triggers.databricks.client import ClientSettings, shared_client
-from resumable_triggers.testing import Emulator, emulator_in_thread
+from resumable_triggers.testing import Emulator, EmulatorFactory
 
 TOKEN = "dapi-emulator-token"
 POLLERS = 500
@@ -36,11 +35,10 @@ class StaticTokenHeaders:
 
 
 @pytest.fixture
-def realtime_emulator() -> Iterator[tuple[Emulator, str]]:
+def realtime_emulator(databricks_emulator_factory: EmulatorFactory) -> tuple[Emulator, str]:
     """An emulator on real time, so its request log shows when requests actually arrived."""
-    emulator = Emulator(token=TOKEN, run_seconds=3600.0)
-    with emulator_in_thread(emulator, host="127.0.0.1", port=0) as server:
-        yield emulator, server.url
+    served = databricks_emulator_factory(token=TOKEN, run_seconds=3600.0)
+    return served.emulator, served.url
 
 
 @pytest.mark.asyncio

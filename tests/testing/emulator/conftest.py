@@ -1,15 +1,15 @@
-"""Fixtures for the emulator's tests: a stepped clock, an emulator, servers, a raw API client."""
+"""Fixtures for the emulator's tests: a stepped clock, an emulator, served, and a raw API client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 import pytest_asyncio
 from emulator_testkit import Api
 
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, emulator_in_thread
+from resumable_triggers.testing import Emulator, EmulatorFactory, EmulatorHandle, ManualClock
 
 
 @pytest.fixture
@@ -19,18 +19,17 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def emulator(clock: ManualClock) -> Emulator:
-    """10-second runs on a clock that only moves when the test advances it."""
+    """10-second runs on a clock that only moves when the test advances it (not served: ``served``)."""
     return Emulator(run_seconds=10.0, clock=clock)
 
 
-@pytest_asyncio.fixture
-async def api(emulator: Emulator) -> AsyncIterator[Api]:
-    async with EmulatorServer(emulator) as server, aiohttp.ClientSession() as session:
-        yield Api(session, server.url, emulator.token)
-
-
 @pytest.fixture
-def served(emulator: Emulator) -> Iterator[EmulatorServer]:
-    """The emulator served from a thread, for synchronous clients."""
-    with emulator_in_thread(emulator) as server:
-        yield server
+def served(emulator: Emulator, databricks_emulator_factory: EmulatorFactory) -> EmulatorHandle:
+    """``emulator``, served on 127.0.0.1."""
+    return databricks_emulator_factory(emulator)
+
+
+@pytest_asyncio.fixture
+async def api(served: EmulatorHandle) -> AsyncIterator[Api]:
+    async with aiohttp.ClientSession() as session:
+        yield Api(session, served.url, served.token)

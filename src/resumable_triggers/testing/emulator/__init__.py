@@ -39,6 +39,10 @@ Credentials accepted (all configurable on ``Emulator``): the PAT ``token`` (defa
 ``dapi-emulator-token``); OAuth M2M client ``emulator-client-id``/``emulator-client-secret``; HTTP
 Basic ``emulator@example.com``/``emulator-password``.
 
+pytest fixtures (the ``resumable_triggers`` plugin): ``databricks_emulator_factory(**settings)``
+serves an ``Emulator(**settings)`` and returns an ``EmulatorHandle``; ``databricks_emulator`` is one
+with the defaults, and ``databricks_emulator_env`` also points the environment at it.
+
 Provider connection (what the ``databricks_emulator_env`` fixture sets)::
 
     AIRFLOW_CONN_DATABRICKS_DEFAULT='{"conn_type": "databricks", "host": "127.0.0.1", "port": PORT,
@@ -55,6 +59,7 @@ from ._control import EmulatorControl
 from ._emulator import Emulator
 from ._errors import UnknownRunError
 from ._faults import Counters, RequestRecord
+from ._handle import EmulatorFactory, EmulatorHandle
 from ._process import EmulatorProcess
 from ._server import EmulatorServer, emulator_in_thread
 
@@ -62,6 +67,8 @@ __all__ = [
     "Counters",
     "Emulator",
     "EmulatorControl",
+    "EmulatorFactory",
+    "EmulatorHandle",
     "EmulatorProcess",
     "EmulatorServer",
     "RequestRecord",
