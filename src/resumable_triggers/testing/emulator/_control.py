@@ -1,7 +1,8 @@
 """The control API under ``/__emulator/`` and ``EmulatorControl``, its synchronous client.
 
-Loopback test infrastructure: no auth, never counted or logged as API traffic. Routes mirror the
-``Emulator`` methods; bodies are JSON objects of their keyword arguments:
+Loopback test infrastructure: no auth, never counted or logged as API traffic. The routes are those
+of ``ControlSurface`` (`_surface`), one per operation, whose declarations they are derived from;
+bodies are JSON objects of the operation's keyword arguments (GET: the query string):
 
 ====================================  ==============================================================
 ``POST /__emulator/default-outcome``  ``{result_state, duration_seconds, error}``
@@ -24,76 +25,99 @@ Errors: 400 ``{"error": ...}`` for bad arguments or a run in the wrong state, 40
 
 from __future__ import annotations
 
-import dataclasses
+import functools
+import inspect
 import json
+import typing
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from ._errors import UnknownRunError
 from ._faults import Counters, RequestRecord
+from ._surface import OPERATIONS, ControlSurface, Operation
 
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+_BY_NAME = {op.name: op for op in OPERATIONS}
+_BY_ROUTE: dict[tuple[str, str], list[Operation]] = {}
+for _op in OPERATIONS:
+    _BY_ROUTE.setdefault((_op.http_method, _op.route), []).append(_op)
 
-_ACTIONS: dict[str, Callable[[Emulator, dict[str, Any]], Any]] = {
-    "default-outcome": lambda e, a: e.set_default_outcome(**a),
-    "script-run": lambda e, a: e.script_run(**a),
-    "finish-run": lambda e, a: e.finish_run(**a),
-    "faults": lambda e, a: e.inject_fault(**a),
-    "release-held": lambda e, a: {"released": e.release_held()},
-    "rate-limit": lambda e, a: e.set_rate_limit(**a),
-    "foreign-runs": lambda e, a: {"run_ids": e.add_foreign_runs(**a)},
-    "add-token": lambda e, a: e.add_token(**a),
-    "revoke-token": lambda e, a: {"revoked": e.revoke_token(**a)},
-    "reset": lambda e, a: e.reset(),
-}
+
+def _declared(op: Operation) -> Callable[..., Any]:
+    member = inspect.getattr_static(ControlSurface, op.name)
+    if isinstance(member, property):
+        assert member.fget is not None
+        return member.fget
+    return typing.cast(Callable[..., Any], member)
+
+
+@functools.cache
+def _signature(op: Operation) -> inspect.Signature:
+    return inspect.signature(_declared(op))
+
+
+@functools.cache
+def _int_parameters(op: Operation) -> frozenset[str]:
+    hints = typing.get_type_hints(_declared(op))
+    return frozenset(name for name, hint in hints.items() if hint is int and name != "return")
 
 
 def _reply(body: Any, status: int = 200) -> web.Response:
     return web.Response(text=json.dumps(body), status=status, content_type="application/json")
 
 
-async def handle_control(emulator: Emulator, request: web.Request) -> web.Response:
+def _choose(candidates: list[Operation], args: dict[str, Any]) -> Operation:
+    """The operation of a route that takes ``args`` (GET routes may serve two: ``runs``, ``get_run``)."""
+    for op in candidates:
+        try:
+            _signature(op).bind(None, **args)
+        except TypeError:
+            continue
+        return op
+    _signature(candidates[-1]).bind(None, **args)  # raises the TypeError that names the bad argument
+    raise AssertionError("unreachable")
+
+
+def perform(surface: ControlSurface, op: Operation, args: dict[str, Any]) -> Any:
+    """Run ``op`` on ``surface`` with keyword ``args``."""
+    if isinstance(inspect.getattr_static(ControlSurface, op.name), property):
+        if args:
+            raise TypeError(f"{op.name} takes no arguments, got {sorted(args)}")
+        return getattr(surface, op.name)
+    return getattr(surface, op.name)(**args)
+
+
+async def handle_control(surface: ControlSurface, request: web.Request) -> web.Response:
     name = request.path[len("/__emulator/") :].strip("/")
+    candidates = _BY_ROUTE.get((request.method, name))
+    if not candidates:
+        return _reply({"error": f"No control route {request.method} /__emulator/{name}"}, 404)
     try:
         if request.method == "GET":
-            return _reply(_read(emulator, name, request.query.get("run_id")))
-        action = _ACTIONS.get(name) if request.method == "POST" else None
-        if action is None:
-            return _reply({"error": f"No control route {request.method} /__emulator/{name}"}, 404)
-        raw = await request.read()
-        args = json.loads(raw) if raw.strip() else {}
-        if not isinstance(args, dict):
-            raise ValueError("the body must be a JSON object of keyword arguments")
-        result = action(emulator, args)
-        return _reply(result if result is not None else {})
+            args: Any = dict(request.query)
+        else:
+            raw = await request.read()
+            args = json.loads(raw) if raw.strip() else {}
+            if not isinstance(args, dict):
+                raise ValueError("the body must be a JSON object of keyword arguments")
+        op = _choose(candidates, args)
+        if request.method == "GET":
+            # Query strings carry text; the operation's annotations say which values are numbers.
+            args = {k: int(v) if k in _int_parameters(op) else v for k, v in args.items()}
+        return _reply(op.encode(perform(surface, op, args)))
     except UnknownRunError as exc:
         return _reply({"error": str(exc)}, 404)
-    except LookupError:
-        return _reply({"error": f"No control route GET /__emulator/{name}"}, 404)
     except (ValueError, TypeError) as exc:
         # TypeError: an unknown or missing keyword argument.
         return _reply({"error": str(exc)}, 400)
 
 
-def _read(emulator: Emulator, name: str, run_id: str | None) -> Any:
-    if name == "counters":
-        return dataclasses.asdict(emulator.counters())
-    if name == "request-log":
-        return {"records": [dataclasses.asdict(r) for r in emulator.request_log]}
-    if name == "runs":
-        if run_id is not None:
-            return emulator.get_run(int(run_id))
-        return {"runs": emulator.runs()}
-    raise LookupError(name)
-
-
-class EmulatorControl:
-    """Drive an emulator in another process over ``/__emulator/``: the ``Emulator`` control methods.
+class EmulatorControl(ControlSurface):
+    """Drive an emulator in another process over ``/__emulator/``: the ``ControlSurface`` operations.
 
     Raises ``ValueError`` for bad arguments, ``UnknownRunError`` for an unknown run id, and
     ``ConnectionError`` when the emulator cannot be reached. ``timeout_seconds`` bounds each call.
@@ -103,32 +127,41 @@ class EmulatorControl:
         self.url = url.rstrip("/")
         self.timeout_seconds = timeout_seconds
 
-    def _call(self, method: str, name: str, args: dict[str, Any] | None = None, query: str = "") -> Any:
-        data = None if method == "GET" else json.dumps(args or {}).encode()
+    def _invoke(self, name: str, args: dict[str, Any]) -> Any:
+        op = _BY_NAME[name]
+        if op.http_method == "GET":
+            query = f"?{urllib.parse.urlencode(args)}" if args else ""
+            data = None
+        else:
+            query, data = "", json.dumps(args).encode()
         request = urllib.request.Request(
-            f"{self.url}/__emulator/{name}{query}",
+            f"{self.url}/__emulator/{op.route}{query}",
             data=data,
-            method=method,
+            method=op.http_method,
             headers={"Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-                return json.loads(response.read() or b"{}")
+                body = json.loads(response.read() or b"{}")
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read() or b"{}").get("error", str(exc))
             finally:
                 exc.close()
-            if exc.code == 404 and args and "run_id" in args:
+            if exc.code == 404 and "run_id" in args:
                 raise UnknownRunError(int(args["run_id"])) from exc
             raise ValueError(message) from exc
         except urllib.error.URLError as exc:
             raise ConnectionError(f"Emulator control API at {self.url} is unreachable: {exc.reason}") from exc
+        return op.decode(body if op.result_key is None else body[op.result_key])
+
+    # One line per operation: the signatures are ControlSurface's (a parity test says so), and so are
+    # the docstrings, which help() finds there.
 
     def set_default_outcome(
         self, result_state: str = "SUCCESS", duration_seconds: float | None = None, error: str | None = None
     ) -> None:
-        self._call("POST", "default-outcome", locals_without_self(locals()))
+        self._invoke("set_default_outcome", _arguments(locals()))
 
     def script_run(
         self,
@@ -137,10 +170,10 @@ class EmulatorControl:
         duration_seconds: float | None = None,
         error: str | None = None,
     ) -> None:
-        self._call("POST", "script-run", locals_without_self(locals()))
+        self._invoke("script_run", _arguments(locals()))
 
     def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:
-        self._call("POST", "finish-run", locals_without_self(locals()))
+        self._invoke("finish_run", _arguments(locals()))
 
     def inject_fault(
         self,
@@ -151,10 +184,10 @@ class EmulatorControl:
         retry_after_seconds: float | None = None,
         delay_seconds: float = 0.0,
     ) -> None:
-        self._call("POST", "faults", locals_without_self(locals()))
+        self._invoke("inject_fault", _arguments(locals()))
 
     def release_held(self) -> int:
-        return int(self._call("POST", "release-held")["released"])
+        return int(self._invoke("release_held", {}))
 
     def set_rate_limit(
         self,
@@ -162,42 +195,34 @@ class EmulatorControl:
         requests_per_second: float | None = None,
         burst: float | None = None,
     ) -> None:
-        self._call("POST", "rate-limit", locals_without_self(locals()))
+        self._invoke("set_rate_limit", _arguments(locals()))
 
     def add_foreign_runs(self, count: int, active: bool = True) -> list[int]:
-        return list(self._call("POST", "foreign-runs", {"count": count, "active": active})["run_ids"])
+        return list(self._invoke("add_foreign_runs", _arguments(locals())))
 
     def add_token(self, token: str) -> None:
-        self._call("POST", "add-token", {"token": token})
+        self._invoke("add_token", _arguments(locals()))
 
     def revoke_token(self, token: str) -> bool:
-        return bool(self._call("POST", "revoke-token", {"token": token})["revoked"])
+        return bool(self._invoke("revoke_token", _arguments(locals())))
 
     def counters(self) -> Counters:
-        raw = self._call("GET", "counters")
-        return Counters(
-            runs_submitted=raw["runs_submitted"],
-            requests_by_endpoint=dict(raw["requests_by_endpoint"]),
-            responses_by_status={int(k): v for k, v in raw["responses_by_status"].items()},
-            throttled=raw["throttled"],
-        )
+        result: Counters = self._invoke("counters", {})
+        return result
 
     @property
     def request_log(self) -> list[RequestRecord]:
-        return [RequestRecord(**r) for r in self._call("GET", "request-log")["records"]]
+        return list(self._invoke("request_log", {}))
 
     def runs(self) -> list[dict[str, Any]]:
-        return list(self._call("GET", "runs")["runs"])
+        return list(self._invoke("runs", {}))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
-        try:
-            return dict(self._call("GET", "runs", query=f"?run_id={int(run_id)}"))
-        except ValueError as exc:
-            raise UnknownRunError(run_id) from exc
+        return dict(self._invoke("get_run", {"run_id": int(run_id)}))
 
     def reset(self) -> None:
-        self._call("POST", "reset")
+        self._invoke("reset", {})
 
 
-def locals_without_self(values: dict[str, Any]) -> dict[str, Any]:
+def _arguments(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k != "self"}

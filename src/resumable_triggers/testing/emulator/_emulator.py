@@ -24,6 +24,7 @@ from ._persist import StateFile, WorkspaceCodec
 from ._runs import Attempt, render_run
 from ._scripting import Outcome, check_outcome
 from ._store import EmulatedWorkspace
+from ._surface import ControlSurface
 
 _DAY = 86_400.0
 
@@ -34,7 +35,7 @@ def _check_seconds(name: str, value: float) -> float:
     return float(value)
 
 
-class Emulator:
+class Emulator(ControlSurface):
     """An in-memory Databricks workspace serving the Jobs API 2.1/2.2.
 
     ``run_seconds``: default time from submission to TERMINATED (10 % PENDING, 80 % RUNNING, 10 %
@@ -173,11 +174,10 @@ class Emulator:
         with self._lock:
             return self._codec.encode(self._workspace, self._auth.to_state())
 
-    # -- control methods -------------------------------------------------------------------------
+    # -- control operations: declared, and documented, on ControlSurface ---------------------------
     def set_default_outcome(
         self, result_state: str = "SUCCESS", duration_seconds: float | None = None, error: str | None = None
     ) -> None:
-        """Outcome of runs created from now on. ``duration_seconds`` None: the emulator's run_seconds."""
         outcome = Outcome(result_state, duration_seconds, error)
         with self._lock:
             self._workspace.default = outcome
@@ -189,8 +189,6 @@ class Emulator:
         duration_seconds: float | None = None,
         error: str | None = None,
     ) -> None:
-        """Decide how an unfinished run ends (all of its current tasks). ``duration_seconds`` counts
-        from the attempt's start and never moves an end into the past; None keeps the timing."""
         outcome = Outcome(result_state, duration_seconds, error)
         with self._lock:
             run = self._workspace.runs.get(run_id)
@@ -200,7 +198,6 @@ class Emulator:
             self._changed()
 
     def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:
-        """Terminate an active run now with ``result_state``."""
         check_outcome(result_state, None)
         with self._lock:
             run = self._workspace.runs.get(run_id)
@@ -218,7 +215,6 @@ class Emulator:
         retry_after_seconds: float | None = None,
         delay_seconds: float = 0.0,
     ) -> None:
-        """Apply a fault to the next ``count`` requests of ``endpoint`` (None or "*": any endpoint)."""
         fault = make_fault(
             kind, status=status, retry_after_seconds=retry_after_seconds, delay_seconds=delay_seconds
         )
@@ -226,7 +222,6 @@ class Emulator:
             self._faults.add(endpoint, fault, count)
 
     def release_held(self) -> int:
-        """Let every response held by a "hold" fault go; returns how many were released."""
         with self._lock:
             held, self._held = self._held, []
         for loop, event in held:
@@ -240,13 +235,10 @@ class Emulator:
         requests_per_second: float | None = None,
         burst: float | None = None,
     ) -> None:
-        """Answer 429 with Retry-After beyond ``requests_per_second`` (bursts up to ``burst``, default
-        one second's worth). ``endpoint`` None: one limit shared by all endpoints. None/0 disables."""
         with self._lock:
             self._rates.set(endpoint, requests_per_second, burst)
 
     def add_foreign_runs(self, count: int, active: bool = True) -> list[int]:
-        """Add runs of other users (JOB_RUN, not counted as submitted); returns their ids."""
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
             raise ValueError(f"count must be an integer between 0 and 1000000, not {count!r}.")
         ids = []
@@ -273,13 +265,10 @@ class Emulator:
         return ids
 
     def add_token(self, token: str) -> None:
-        """Accept one more personal access token (the new one of a rotation)."""
         with self._lock:
             self._auth.add_token(token)
 
     def revoke_token(self, token: str) -> bool:
-        """Stop accepting a personal access token: requests with it get 403 "Invalid access token."
-        (also the configured ``token``). False if it was not accepted. ``reset()`` restores ``token``."""
         with self._lock:
             return self._auth.revoke_token(token)
 
@@ -294,12 +283,10 @@ class Emulator:
 
     @property
     def request_log(self) -> list[RequestRecord]:
-        """The most recent requests, oldest first (a copy)."""
         with self._lock:
             return list(self._log)
 
     def runs(self) -> list[dict[str, Any]]:
-        """``runs/get`` JSON (unpaged, with repair history) of every run, oldest first."""
         with self._lock:
             now = self._clock()
             return [render_run(r, now, self._page_url, with_history=True) for r in self._workspace]
@@ -312,8 +299,6 @@ class Emulator:
             return render_run(run, self._clock(), self._page_url, with_history=True)
 
     def reset(self) -> None:
-        """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens);
-        accept only the configured PAT again."""
         with self._lock:
             self._workspace.clear()
             self._workspace.default = Outcome()
