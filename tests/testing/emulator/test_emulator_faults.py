@@ -173,8 +173,8 @@ async def test_request_log_is_bounded_and_keeps_the_latest(
         await api.call("GET", "runs/list")
         await api.call("GET", "runs/get", params={"run_id": run_id})
     assert [
-        RequestRecord("GET", "runs/list", 200, emulator._clock(), None, None),
-        RequestRecord("GET", "runs/get", 200, emulator._clock(), run_id, None),
+        RequestRecord("GET", "runs/list", 200, clock(), None, None),
+        RequestRecord("GET", "runs/get", 200, clock(), run_id, None),
     ] == emulator.request_log
 
 
