@@ -24,6 +24,7 @@ from . import _lazy
 if TYPE_CHECKING:
     from ._clock import ManualClock, VirtualTime
     from .emulator import (
+        ControlSurface,
         Counters,
         Emulator,
         EmulatorControl,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "ControlSurface",
     "Counters",
     "Emulator",
     "EmulatorControl",

@@ -39,6 +39,10 @@ Credentials accepted (all configurable on ``Emulator``): the PAT ``token`` (defa
 ``dapi-emulator-token``); OAuth M2M client ``emulator-client-id``/``emulator-client-secret``; HTTP
 Basic ``emulator@example.com``/``emulator-password``.
 
+Control operations (scripting, faults, rate limits, tokens, counters, the request log) are the
+``ControlSurface``: the same on ``Emulator`` in-process and on ``EmulatorControl`` (an emulator in
+another process, e.g. ``EmulatorProcess().control``).
+
 pytest fixtures (the ``resumable_triggers`` plugin): ``databricks_emulator_factory(**settings)``
 serves an ``Emulator(**settings)`` and returns an ``EmulatorHandle``; ``databricks_emulator`` is one
 with the defaults, and ``databricks_emulator_env`` also points the environment at it.
@@ -62,8 +66,10 @@ from ._faults import Counters, RequestRecord
 from ._handle import EmulatorFactory, EmulatorHandle
 from ._process import EmulatorProcess
 from ._server import EmulatorServer, emulator_in_thread
+from ._surface import ControlSurface
 
 __all__ = [
+    "ControlSurface",
     "Counters",
     "Emulator",
     "EmulatorControl",
