@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 # subcommand -> (module, one-line help)
 _COMMANDS: dict[str, tuple[str, str]] = {
-    "emulator": ("resumable_triggers.testing._cli", "serve the Databricks Jobs API emulator"),
+    "emulator": ("resumable_triggers.testing.emulator._cli", "serve the Databricks Jobs API emulator"),
     "demo": ("resumable_triggers._demo", "run the example DAG on a real Airflow through injected failures"),
     "bench": ("resumable_triggers._bench", "measure triggers at scale against the provider's trigger"),
 }

@@ -10,10 +10,9 @@ import asyncio
 import re
 import socket
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
-import pytest_asyncio
 
 from resumable_triggers.databricks._connection import (
     ConnectionFields,
@@ -28,7 +27,7 @@ from resumable_triggers.databricks.client import (
     RetriesExhausted,
     SdkHeaderProvider,
 )
-from resumable_triggers.testing import Emulator, EmulatorServer
+from resumable_triggers.testing import Emulator, EmulatorFactory
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -56,11 +55,10 @@ def _as_dict(fields: ConnectionFields) -> dict[str, object]:
     return {name: getattr(fields, name) for name in ConnectionFields.__dataclass_fields__}
 
 
-@pytest_asyncio.fixture
-async def served() -> AsyncIterator[tuple[Emulator, str]]:
-    emulator = Emulator()
-    async with EmulatorServer(emulator) as server:
-        yield emulator, server.url
+@pytest.fixture
+def served(databricks_emulator_factory: EmulatorFactory) -> tuple[Emulator, str]:
+    handle = databricks_emulator_factory()
+    return handle.emulator, handle.url
 
 
 @pytest.mark.asyncio

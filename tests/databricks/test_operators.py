@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from resumable_triggers.testing._pytest_plugin import EmulatorHandle
+from resumable_triggers.testing import EmulatorHandle
 
 pytestmark = pytest.mark.timeout(90)
 

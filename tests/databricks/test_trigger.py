@@ -11,14 +11,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from resumable_triggers.databricks import DatabricksRunTrigger, RunEvent
 from resumable_triggers.databricks.client import DatabricksClient, SdkHeaderProvider
 from resumable_triggers.resume import EventOutcome, JobStatus
 from resumable_triggers.resume._kill import TaskView, WatchMarker
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, VirtualTime
-from resumable_triggers.testing._pytest_plugin import airflow_connection
+from resumable_triggers.testing import Emulator, EmulatorFactory, ManualClock, VirtualTime
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,13 +45,14 @@ class Workspace:
             return await client.submit_run(spec, idempotency_token=None)
 
 
-@pytest_asyncio.fixture
-async def workspace(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Workspace]:
+@pytest.fixture
+def workspace(databricks_emulator_factory: EmulatorFactory, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     time = VirtualTime()
-    emulator = Emulator(run_seconds=0.5, clock=lambda: EPOCH + time.monotonic())
-    async with EmulatorServer(emulator) as server:
-        monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", airflow_connection(server.url, emulator.token))
-        yield Workspace(emulator, server.url, time)
+    served = databricks_emulator_factory(Emulator(run_seconds=0.5, clock=lambda: EPOCH + time.monotonic()))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DATABRICKS_DEFAULT", served.environment()["AIRFLOW_CONN_DATABRICKS_DEFAULT"]
+    )
+    return Workspace(served.emulator, served.url, time)
 
 
 async def first_event(trigger: DatabricksRunTrigger) -> RunEvent:

@@ -18,7 +18,7 @@ import pytest
 from e2e_testkit import DatabricksE2E
 
 from resumable_triggers.testing import EmulatorProcess, airflow_connection
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 DAGS = Path(__file__).resolve().parent / "dags"
 
@@ -58,7 +58,7 @@ def airflow(airflow_deployment: AirflowDeployment) -> Iterator[AirflowDeployment
     airflow_deployment.ensure_running()
     yield airflow_deployment
     airflow_deployment.ensure_running()  # the test may have left a component dead
-    airflow_deployment.fail_active_dag_runs()
+    airflow_deployment.rest.fail_active_dag_runs()
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ def pytest_runtest_makereport(
     funcargs = getattr(item, "funcargs", {})
     deployment = funcargs.get("airflow") or funcargs.get("ha_deployment")
     if isinstance(report, pytest.TestReport) and report.failed and isinstance(deployment, AirflowDeployment):
-        report.sections.append(("airflow component logs", deployment.log_tails(40)))
+        report.sections.append(("airflow component logs", deployment.logs.tails(40)))
         e2e = funcargs.get("dbx") or funcargs.get("ha")
         if isinstance(e2e, DatabricksE2E):
             report.sections.append(("task logs and emulator runs", e2e.diagnostics()))

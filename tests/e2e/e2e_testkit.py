@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from resumable_triggers.testing import EmulatorProcess
-from resumable_triggers.testing.deployment import AirflowDeployment, ApiError, TaskProcesses
+from resumable_triggers.testing.airflow import AirflowApiError, AirflowDeployment, TaskProcesses
 
 TASK_ID = "etl"
 RECORD_KEY = "resumable_triggers.databricks_submit_run"
@@ -57,10 +57,10 @@ class DagRun:
     # -- Airflow side -----------------------------------------------------------------------------
 
     def ti(self) -> dict[str, Any]:
-        return self.airflow.task_instance(self.dag_id, self.run_id, TASK_ID)
+        return self.airflow.rest.task_instance(self.dag_id, self.run_id, TASK_ID)
 
     def wait_for_state(self, *states: str, timeout_seconds: float = WAIT_SECONDS) -> dict[str, Any]:
-        return self.airflow.wait_for_task_state(
+        return self.airflow.rest.wait_for_task_state(
             self.dag_id, self.run_id, TASK_ID, states=set(states), timeout_seconds=timeout_seconds
         )
 
@@ -93,7 +93,7 @@ class DagRun:
         return (self.ti().get("triggerer_job") or {}).get("id")
 
     def processes(self) -> TaskProcesses:
-        return self.airflow.wait_for_task_processes(
+        return self.airflow.faults.wait_for_task_processes(
             self.dag_id, self.run_id, TASK_ID, timeout_seconds=WAIT_SECONDS
         )
 
@@ -107,18 +107,19 @@ class DagRun:
 
     def tries(self) -> list[tuple[int, str]]:
         return [
-            (t["try_number"], t["state"]) for t in self.airflow.task_tries(self.dag_id, self.run_id, TASK_ID)
+            (t["try_number"], t["state"])
+            for t in self.airflow.rest.task_tries(self.dag_id, self.run_id, TASK_ID)
         ]
 
     def xcom(self, key: str) -> Any:
-        return self.airflow.xcom(self.dag_id, self.run_id, TASK_ID, key)
+        return self.airflow.rest.xcom(self.dag_id, self.run_id, TASK_ID, key)
 
     def record(self) -> dict[str, Any] | None:
-        value = self.airflow.task_state(self.dag_id, self.run_id, TASK_ID, RECORD_KEY)
+        value = self.airflow.rest.task_state(self.dag_id, self.run_id, TASK_ID, RECORD_KEY)
         return value if isinstance(value, dict) else None
 
     def logs(self, try_number: int | None = None) -> str:
-        return self.airflow.task_logs(self.dag_id, self.run_id, TASK_ID, try_number)
+        return self.airflow.rest.task_logs(self.dag_id, self.run_id, TASK_ID, try_number)
 
     # -- gates (tests/e2e/dags/e2e_databricks.py) ---------------------------------------------------
 
@@ -184,7 +185,7 @@ class DagRun:
             terminating = [r for r in runs if r["state"]["life_cycle_state"] == "TERMINATING"]
         try:
             xcom_run_id = self.xcom("run_id")
-        except ApiError as exc:  # no such XCom: the outcome says so, the test's comparison fails on it
+        except AirflowApiError as exc:  # no such XCom: the outcome says so, the test's comparison fails on it
             if exc.status != 404:
                 raise
             xcom_run_id = None
@@ -252,11 +253,11 @@ class DatabricksE2E:
 
     def start(self, dag_id: str, *, pause: dict[str, list[int]] | None = None, **conf: Any) -> DagRun:
         """Trigger a DAG run of ``dag_id`` (waiting for the DAG to be parsed first)."""
-        self.airflow.wait_for_dag(dag_id, timeout_seconds=WAIT_SECONDS)
+        self.airflow.rest.wait_for_dag(dag_id, timeout_seconds=WAIT_SECONDS)
         run_id = f"{self.name}-{os.getpid()}-{next(_counter)}-{int(time.time())}"
         if pause:
             conf["pause"] = pause
-        self.airflow.trigger_dag_run(dag_id, run_id, conf=conf)
+        self.airflow.rest.trigger_dag_run(dag_id, run_id, conf=conf)
         dag_run = DagRun(self, dag_id, run_id)
         self.dag_runs.append(dag_run)
         return dag_run
@@ -282,10 +283,10 @@ class DatabricksE2E:
         """Leave nothing of this test running: its DAG runs failed, their task processes (orphans
         included) gone, and the emulator quiet (no trigger polls, no late cancels)."""
         self.airflow.ensure_running()
-        self.airflow.fail_active_dag_runs()
+        self.airflow.rest.fail_active_dag_runs()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            left = self.airflow.task_processes()
+            left = self.airflow.faults.task_processes()
             if not left:
                 break
             for tp in left:

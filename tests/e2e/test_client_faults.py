@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2e_testkit import DagRun, DatabricksE2E
 
-from resumable_triggers.testing.deployment import ApiError
+from resumable_triggers.testing.airflow import AirflowApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -34,12 +34,12 @@ def connection(dbx: DatabricksE2E, *, host: str, port: int | None, token: str) -
     """A ``databricks`` connection in the metadata DB (never in the environment); deleted afterwards."""
     conn_id = f"e2e_client_{os.getpid()}_{next(_ids)}"
     body = {"connection_id": conn_id, "conn_type": "databricks", "host": host, "port": port}
-    dbx.airflow.api("POST", "/connections", json_body={**body, "schema": "http", "password": token})
+    dbx.airflow.rest.api("POST", "/connections", json_body={**body, "schema": "http", "password": token})
     try:
         yield conn_id
     finally:
-        with contextlib.suppress(ApiError):
-            dbx.airflow.api("DELETE", f"/connections/{conn_id}")
+        with contextlib.suppress(AirflowApiError):
+            dbx.airflow.rest.api("DELETE", f"/connections/{conn_id}")
 
 
 def emulator_address(dbx: DatabricksE2E) -> tuple[str, int]:
@@ -70,7 +70,7 @@ def test_token_rotated_in_the_connection_mid_deferral_is_picked_up_by_the_runnin
 
         dbx.control.add_token(rotated)
         patch = {"connection_id": conn_id, "conn_type": "databricks", "password": rotated}
-        dbx.airflow.api(
+        dbx.airflow.rest.api(
             "PATCH", f"/connections/{conn_id}", json_body=patch, params={"update_mask": "password"}
         )
         dbx.control.revoke_token(dbx.emulator.token)
@@ -141,7 +141,7 @@ def test_unreachable_workspace_without_timeout_fails_within_the_connect_budget_n
             lambda: next(
                 (
                     t
-                    for t in dag_run.airflow.task_tries(dag_run.dag_id, dag_run.run_id, "etl")
+                    for t in dag_run.airflow.rest.task_tries(dag_run.dag_id, dag_run.run_id, "etl")
                     if t["try_number"] == 1 and t.get("end_date")
                 ),
                 None,
@@ -150,7 +150,7 @@ def test_unreachable_workspace_without_timeout_fails_within_the_connect_budget_n
         )
         took = seconds_running(first)
         log = dag_run.logs(1)
-        dbx.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+        dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
     print(f"unreachable workspace, no timeout: try 1 ran {took:.1f} s")
     assert (2, True, True) == (ti["try_number"], f"127.0.0.1:{port}" in log, "connect_budget_seconds" in log)
     assert took < 40 + 20, f"try 1 ran {took:.1f} s: longer than the connect budget allows"
@@ -165,7 +165,7 @@ def test_user_marks_a_task_stuck_connecting_failed_and_it_stops_at_once(dbx: Dat
         processes = dag_run.processes()
         time.sleep(3)  # let it get stuck inside the SDK's discovery and the first request
         marked = time.monotonic()
-        dbx.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+        dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
         dbx.airflow.wait_for(
             "the task process to exit",
             lambda: not _alive(processes.task_pid) or None,

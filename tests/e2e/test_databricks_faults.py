@@ -156,7 +156,7 @@ def test_triggerer_killed_mid_poll_resumes_watching_the_same_run(
     dbx.control.inject_fault(endpoint=None, kind="latency", delay_seconds=60, count=1)
     dbx.wait_for_requests(more_than=dbx.requests())
 
-    dbx.airflow.kill("triggerer", sig)
+    dbx.airflow.faults.kill("triggerer", sig)
     dbx.airflow.restart("triggerer")
     old_job = watched["triggerer_job_id"]
     new_job = dbx.airflow.wait_for(
@@ -180,7 +180,7 @@ def test_user_marks_deferred_task_failed_cancels_the_run(dbx: DatabricksE2E) -> 
     dag_run.wait_for_deferred_and_watched()
     [run] = dag_run.runs()
 
-    dbx.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
     dag_run.wait_for_run_terminal(run["run_id"])
 
     outcome = dag_run.outcome()
@@ -196,7 +196,7 @@ def test_user_marks_running_task_failed_cancels_the_run(dbx: DatabricksE2E) -> N
     dbx.wait_for_requests(more_than=1, endpoint="runs/get")
     dag_run.wait_for_state("running")
 
-    dbx.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
     dag_run.wait_for_run_terminal(run["run_id"])
 
     outcome = dag_run.outcome()
@@ -214,7 +214,7 @@ def test_user_clears_deferred_task_cancels_old_run_and_submits_exactly_one_new_r
     dag_run.wait_for_deferred_and_watched()
     [old] = dag_run.runs()
 
-    dbx.airflow.clear_task(dag_run.dag_id, dag_run.run_id, "etl")
+    dbx.airflow.rest.clear_task(dag_run.dag_id, dag_run.run_id, "etl")
     dag_run.wait_for_run_terminal(old["run_id"])
     dag_run.wait_for_try(2, "deferred")
     dag_run.wait_for_deferred_and_watched()

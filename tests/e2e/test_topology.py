@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 pytestmark = pytest.mark.e2e
 
@@ -54,51 +54,51 @@ def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker
     af = ha_airflow
     assert {"postgres", "redis", "scheduler[0]", "scheduler[1]", "celery-worker"} <= set(af.pids())
     assert TRIGGERERS <= set(af.pids())
-    af.wait_for_dag("e2e_topology_deferrable", timeout_seconds=120)
-    deferred_run = af.trigger_dag_run("e2e_topology_deferrable")
+    af.rest.wait_for_dag("e2e_topology_deferrable", timeout_seconds=120)
+    deferred_run = af.rest.trigger_dag_run("e2e_topology_deferrable")
 
     def holder(not_job: int | None = None) -> int | None:
-        ti = af.task_instance("e2e_topology_deferrable", deferred_run, "wait")
+        ti = af.rest.task_instance("e2e_topology_deferrable", deferred_run, "wait")
         job = (ti.get("triggerer_job") or {}).get("id")
         return job if job not in (None, not_job) else None
 
     first_job = af.wait_for("a triggerer to take the trigger", holder, timeout_seconds=120)
-    frozen = af.component_of_job(first_job)
-    frozen_pids = af.pause(frozen)
+    frozen = af.faults.component_of_job(first_job)
+    frozen_pids = af.faults.pause(frozen)
     second_job = af.wait_for("the other triggerer to take it over", lambda: holder(first_job))
-    taken_over_by = af.component_of_job(second_job)
-    assert af.resume(frozen) == frozen_pids
-    done = af.wait_for_task_state("e2e_topology_deferrable", deferred_run, "wait", states={"success"})
+    taken_over_by = af.faults.component_of_job(second_job)
+    assert af.faults.resume(frozen) == frozen_pids
+    done = af.rest.wait_for_task_state("e2e_topology_deferrable", deferred_run, "wait", states={"success"})
 
     assert frozen in TRIGGERERS
     assert TRIGGERERS - {frozen} == {taken_over_by}
     assert all(psutil.Process(pid).status() != psutil.STATUS_STOPPED for pid in frozen_pids)
-    assert {} == af.paused()
+    assert {} == af.faults.paused()
     assert 1 == done["try_number"]
 
-    [runner] = af.pause(taken_over_by, role="trigger-runner")
+    [runner] = af.faults.pause(taken_over_by, role="trigger-runner")
     runner_status = psutil.Process(runner).status()
     main_status = psutil.Process(af.pids()[taken_over_by]).status()
-    assert [runner] == af.resume(taken_over_by)
+    assert [runner] == af.faults.resume(taken_over_by)
     assert psutil.STATUS_STOPPED == runner_status
     assert psutil.STATUS_STOPPED != main_status
 
-    af.wait_for_dag("e2e_smoke_retry")
-    retry_run = af.trigger_dag_run("e2e_smoke_retry")
-    found = af.wait_for_task_processes("e2e_smoke_retry", retry_run, "block", timeout_seconds=120)
+    af.rest.wait_for_dag("e2e_smoke_retry")
+    retry_run = af.rest.trigger_dag_run("e2e_smoke_retry")
+    found = af.faults.wait_for_task_processes("e2e_smoke_retry", retry_run, "block", timeout_seconds=120)
     assert found.task_pid is not None
     assert "celery-worker" == found.component
     assert found.supervisor_pid == psutil.Process(found.task_pid).ppid()
     psutil.Process(found.task_pid).send_signal(signal.SIGKILL)
-    retried = af.wait_for_task_state("e2e_smoke_retry", retry_run, "block", states={"success"})
+    retried = af.rest.wait_for_task_state("e2e_smoke_retry", retry_run, "block", states={"success"})
     assert 2 == retried["try_number"]
 
     af.restart("postgres")
     af.restart("redis")
-    af.wait_for_dag("e2e_smoke_python")
-    python_run = af.trigger_dag_run("e2e_smoke_python")
-    af.wait_for_dag_run_state("e2e_smoke_python", python_run, states={"success"}, timeout_seconds=120)
+    af.rest.wait_for_dag("e2e_smoke_python")
+    python_run = af.rest.trigger_dag_run("e2e_smoke_python")
+    af.rest.wait_for_dag_run_state("e2e_smoke_python", python_run, states={"success"}, timeout_seconds=120)
 
-    assert {"greeting": "hello", "connection_host": "connection-from-the-harness.invalid"} == af.xcom(
+    assert {"greeting": "hello", "connection_host": "connection-from-the-harness.invalid"} == af.rest.xcom(
         "e2e_smoke_python", python_run, "greet"
     )

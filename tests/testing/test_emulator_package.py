@@ -1,4 +1,4 @@
-"""The public surface of resumable_triggers.testing and its pytest plugin."""
+"""The public surface of resumable_triggers.testing, its two subpackages and its pytest plugin."""
 
 from __future__ import annotations
 
@@ -16,26 +16,83 @@ from resumable_triggers.testing import Emulator
 
 
 def test_all_is_sorted_and_names_exactly_the_public_objects() -> None:
-    """__all__ is sorted, and every public (non-underscore, non-module) name is in it."""
+    """__all__ is sorted, and the public (non-underscore, non-module) names are exactly it."""
     public = {
         name
-        for name, value in vars(testing).items()
-        if not name.startswith("_") and not isinstance(value, type(os)) and name != "annotations"
+        for name in dir(testing)
+        if not name.startswith("_")
+        and not isinstance(getattr(testing, name), type(os))
+        and name != "annotations"
     }
-    assert (sorted(testing.__all__), set(testing.__all__)) == (testing.__all__, public)
+    assert (sorted(testing.__all__), set(testing.__all__)) == (testing.__all__, public - {"TYPE_CHECKING"})
+
+
+def test_every_name_users_import_from_testing_is_its_subpackage_object() -> None:
+    """``resumable_triggers.testing`` re-exports the emulator's names: the same objects, not copies."""
+    from resumable_triggers.testing import _clock, emulator
+
+    homes = {name: _clock if name in ("ManualClock", "VirtualTime") else emulator for name in testing.__all__}
+    assert {} == {
+        name: home for name, home in homes.items() if getattr(testing, name) is not getattr(home, name)
+    }
+
+
+def test_the_old_deployment_module_names_the_airflow_harness() -> None:
+    """``testing.deployment`` keeps its names, as the harness's own objects; its ``ApiError`` is
+    ``AirflowApiError``."""
+    from resumable_triggers.testing import airflow, deployment
+
+    assert airflow.AirflowApiError is deployment.ApiError
+    assert {} == {
+        name: getattr(deployment, name)
+        for name in deployment.__all__
+        if name != "ApiError" and getattr(deployment, name) is not getattr(airflow, name)
+    }
+
+
+def _imported_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(' '.join(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(result.stdout.split())
+
+
+def test_the_emulator_and_the_airflow_harness_import_nothing_of_each_other() -> None:
+    """The two subpackages face opposite ways: importing either (all of it) imports nothing of the other."""
+    emulator_side = _imported_after(
+        "import resumable_triggers.testing.emulator as e; [getattr(e, n) for n in e.__all__]"
+    )
+    airflow_side = _imported_after(
+        "import resumable_triggers.testing.airflow as a; [getattr(a, n) for n in a.__all__]"
+    )
+    assert ([], []) == (
+        sorted(m for m in emulator_side if m.startswith("resumable_triggers.testing.airflow")),
+        sorted(m for m in airflow_side if m.startswith(("resumable_triggers.testing.emulator", "aiohttp"))),
+    )
+
+
+def test_the_hostname_callable_every_airflow_process_imports_pulls_in_no_harness() -> None:
+    """``[core] hostname_callable`` is imported by every process of a deployment: it loads neither the
+    emulator, nor the harness, nor psutil or aiohttp."""
+    from resumable_triggers.testing.airflow._topology import HOSTNAME_CALLABLE
+
+    module, _, name = HOSTNAME_CALLABLE.rpartition(".")
+    loaded = _imported_after(f"from {module} import {name}")
+    ours = {m for m in loaded if m.startswith("resumable_triggers")}
+    expected = {"resumable_triggers", "resumable_triggers.testing", "resumable_triggers.testing._lazy"}
+    expected |= {"resumable_triggers.testing.airflow", module}
+    assert (expected, set()) == (ours, {"psutil", "aiohttp"} & loaded)
 
 
 def test_importing_the_package_and_plugin_does_not_import_airflow() -> None:
     """Airflow reads its configuration on import: the plugin, loaded by pytest first, must not import it."""
-    code = "import sys, resumable_triggers.testing, resumable_triggers.testing._pytest_plugin; "
-    code += "print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "[]" == result.stdout.strip()
+    loaded = _imported_after("import resumable_triggers.testing, resumable_triggers.testing._pytest_plugin")
+    assert [] == sorted(m for m in loaded if m == "airflow" or m.startswith("airflow."))
 
 
 def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tmp_path: Path) -> None:
     """In a fresh pytest run, databricks_emulator_env lets the provider hook submit a run, and the
-    variables it set are gone in the next test."""
+    variables it set are gone in the next test; databricks_emulator_factory serves emulators shaped
+    by the test (or given by it) and stops all of them at teardown."""
     (tmp_path / "test_uses_plugin.py").write_text(
         textwrap.dedent(
             """
@@ -55,6 +112,41 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
             def test_plain_fixture_has_url_and_token(databricks_emulator):
                 assert databricks_emulator.token == databricks_emulator.emulator.token
                 assert databricks_emulator.url.startswith("http://127.0.0.1:")
+
+            STOPPED = []
+
+            def test_factory_serves_emulators_shaped_by_the_test(databricks_emulator_factory):
+                import urllib.request
+                from resumable_triggers.testing import Emulator, ManualClock
+
+                fast = databricks_emulator_factory(run_seconds=0.5, token="dapi-fast", clock=ManualClock())
+                mine = Emulator(token="dapi-mine")
+                given = databricks_emulator_factory(mine)
+                request = urllib.request.Request(
+                    f"{fast.url}/api/2.2/jobs/runs/list", headers={"Authorization": "Bearer dapi-fast"}
+                )
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    assert 200 == answer.status
+                assert ("dapi-fast", "dapi-mine", True) == (fast.token, given.token, given.emulator is mine)
+                assert fast.url != given.url
+                STOPPED.extend([fast.url, given.url])
+
+            def test_factory_stopped_every_emulator_at_teardown():
+                import urllib.error, urllib.request
+                refused = 0
+                for url in STOPPED:
+                    try:
+                        urllib.request.urlopen(f"{url}/api/2.2/jobs/runs/list", timeout=5)
+                    except urllib.error.URLError:
+                        refused += 1
+                assert 2 == refused
+
+            def test_factory_takes_an_emulator_or_settings_not_both(databricks_emulator_factory):
+                import pytest
+                from resumable_triggers.testing import Emulator
+
+                with pytest.raises(TypeError, match="not both"):
+                    databricks_emulator_factory(Emulator(), run_seconds=1.0)
             """
         )
     )
@@ -78,7 +170,7 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
         env=env,
         timeout=110,
     )
-    assert (0, "3 passed") == (result.returncode, result.stdout.strip().splitlines()[-1].split(" in ")[0]), (
+    assert (0, "6 passed") == (result.returncode, result.stdout.strip().splitlines()[-1].split(" in ")[0]), (
         result.stdout
     )
 

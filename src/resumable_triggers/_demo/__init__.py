@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: `resumable-triggers --help` must not pay for the harness.
     from resumable_triggers._demo._story import Demo
     from resumable_triggers._demo._timeline import Timeline
-    from resumable_triggers.testing.deployment import DeploymentError
+    from resumable_triggers.testing.airflow import DeploymentError
 
     signals_received: list[int] = []
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
                     raise KeyboardInterrupt from exc
                 timeline.event(f"the demo could not finish: {exc}")
                 if demo.airflow is not None:
-                    print(demo.airflow.log_tails(15), file=sys.stderr)
+                    print(demo.airflow.logs.tails(15), file=sys.stderr)
                 return 1
     except KeyboardInterrupt:
         print("interrupted: everything the demo started was stopped", flush=True)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from resumable_triggers._demo._timeline import Timeline, run_state, sampler, table
 from resumable_triggers.testing import EmulatorControl, EmulatorProcess, airflow_connection
-from resumable_triggers.testing.deployment import AirflowDeployment, DeploymentError
+from resumable_triggers.testing.airflow import AirflowDeployment, DeploymentError
 
 T = TypeVar("T")
 
@@ -123,7 +123,7 @@ class Demo:
         say(f"starting Airflow (api-server, scheduler, dag-processor, triggerer) in {self.airflow.home}")
         self._stack.enter_context(self.airflow)
         say(f"Airflow is up at {self.airflow.base_url}")
-        self.af.wait_for_dag(DAG_ID, timeout_seconds=WAIT_SECONDS)
+        self.af.rest.wait_for_dag(DAG_ID, timeout_seconds=WAIT_SECONDS)
         say(f"DAG {DAG_ID} parsed: {ETL} (deferred), {IN_WORKER} (polls in the worker) >> {REPORT}")
 
     def _create_report_job(self) -> int:
@@ -150,13 +150,13 @@ class Demo:
         heading(f"1. the worker running {ETL} is SIGKILLed right after submit")
         ctl.inject_fault(endpoint="runs/submit", kind="hold", count=2)
         say("Databricks will create the next two submitted runs but hold both answers (the run ids)")
-        af.trigger_dag_run(DAG_ID, self.run_id, logical_date=logical_date)
+        af.rest.trigger_dag_run(DAG_ID, self.run_id, logical_date=logical_date)
         say(f"triggered DAG run {self.run_id}")
         self.timeline.watch(sampler(af, ctl, DAG_ID, self.run_id, TASKS, task_of_run))
         etl_run = self._wait_for_run(ETL)
         worker_run = self._wait_for_run(IN_WORKER)
         say(f"Databricks created run {etl_run} for {ETL}; its answer has not reached the task")
-        processes = af.wait_for_task_processes(DAG_ID, self.run_id, ETL, timeout_seconds=WAIT_SECONDS)
+        processes = af.faults.wait_for_task_processes(DAG_ID, self.run_id, ETL, timeout_seconds=WAIT_SECONDS)
         assert processes.task_pid is not None
         os.kill(processes.task_pid, signal.SIGKILL)
         say(f"SIGKILL -> {ETL}'s task process (pid {processes.task_pid}): it dies not knowing its run id")
@@ -172,7 +172,9 @@ class Demo:
 
         heading(f"2. SIGTERM while {IN_WORKER} polls in the worker (deferrable=False)")
         self._wait(f"{IN_WORKER} to poll from the worker", lambda: self._polls(worker_run) >= 2 or None)
-        processes = af.wait_for_task_processes(DAG_ID, self.run_id, IN_WORKER, timeout_seconds=WAIT_SECONDS)
+        processes = af.faults.wait_for_task_processes(
+            DAG_ID, self.run_id, IN_WORKER, timeout_seconds=WAIT_SECONDS
+        )
         assert processes.supervisor_pid is not None
         os.kill(processes.supervisor_pid, signal.SIGTERM)
         pid = processes.supervisor_pid
@@ -192,7 +194,7 @@ class Demo:
         )
         say("a poll is in flight (the emulator delays its answer)")
         triggerer_pid = af.pids()["triggerer"]
-        af.kill("triggerer", signal.SIGKILL)
+        af.faults.kill("triggerer", signal.SIGKILL)
         say(f"SIGKILL -> the triggerer (pid {triggerer_pid}): both deferred tasks lose their watcher")
         af.restart("triggerer")
         say(f"a new triggerer started (pid {af.pids()['triggerer']})")
@@ -206,7 +208,7 @@ class Demo:
             elapsed = dt.datetime.now(dt.timezone.utc).timestamp() - run["start_time"] / 1000
             ctl.script_run(run_id, result_state="SUCCESS", duration_seconds=elapsed + 4)
         say(f"runs {etl_run} and {worker_run} end in 4 s")
-        af.wait_for_dag_run_state(DAG_ID, self.run_id, states={"success"}, timeout_seconds=120)
+        af.rest.wait_for_dag_run_state(DAG_ID, self.run_id, states={"success"}, timeout_seconds=120)
         self.timeline.stop()
         self.timeline.sample_now(sampler(af, ctl, DAG_ID, self.run_id, TASKS, task_of_run))
         say(f"DAG run {self.run_id} succeeded")
@@ -218,7 +220,7 @@ class Demo:
         af, ctl = self.af, self.control
         runs = ctl.runs()
         runs_of = {task: [r for r in runs if task_of_run(r) == task] for task in TASKS}
-        tis = {task: af.task_instance(DAG_ID, self.run_id, task) for task in TASKS}
+        tis = {task: af.rest.task_instance(DAG_ID, self.run_id, task) for task in TASKS}
 
         def row(scenario: str, task: str) -> tuple[str, ...]:
             ti = tis[task]
@@ -262,7 +264,7 @@ class Demo:
         for task in TASKS:
             expected = runs_of[task][-1]["run_id"] if runs_of[task] else None
             try:
-                pushed = af.xcom(DAG_ID, self.run_id, task, "run_id")
+                pushed = af.rest.xcom(DAG_ID, self.run_id, task, "run_id")
             except DeploymentError:
                 pushed = None
             checks.append(
@@ -283,7 +285,7 @@ class Demo:
 
     def _wait_for_try(self, task: str, try_number: int, state: str) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
-            ti = self.af.task_instance(DAG_ID, self.run_id, task)
+            ti = self.af.rest.task_instance(DAG_ID, self.run_id, task)
             if ti["state"] in ("failed", "upstream_failed"):
                 raise DeploymentError(f"{task} ended {ti['state']} in try {ti['try_number']}")
             return ti if (ti["try_number"], ti["state"]) == (try_number, state) else None
@@ -292,7 +294,7 @@ class Demo:
 
     def _wait_for_triggerer(self, task: str, *, not_job: int | None) -> int:
         def probe() -> int | None:
-            ti = self.af.task_instance(DAG_ID, self.run_id, task)
+            ti = self.af.rest.task_instance(DAG_ID, self.run_id, task)
             job = (ti.get("triggerer_job") or {}).get("id")
             return job if ti["state"] == "deferred" and job not in (None, not_job) else None
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from resumable_triggers.testing import EmulatorControl
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 SAMPLE_SECONDS = 0.5
 
@@ -96,7 +96,7 @@ def sampler(
     """A function that reads one ``Snapshot`` of the DAG run and of the workspace."""
 
     def sample() -> Snapshot:
-        answer = airflow.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", timeout_seconds=5)
+        answer = airflow.rest.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", timeout_seconds=5)
         by_task = {ti["task_id"]: ti for ti in answer["task_instances"]}
         tasks = tuple(
             (t, str(ti.get("state") or "none"), int(ti.get("try_number") or 0))

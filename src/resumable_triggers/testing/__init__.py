@@ -1,68 +1,50 @@
-"""A Databricks Jobs API emulator, and pytest fixtures, for testing code that drives Databricks jobs.
+"""Public testing tools: a Databricks emulator, a real-Airflow harness, clocks, and pytest fixtures.
 
-It serves the Jobs API 2.1 and 2.2 (runs/submit, runs/get, runs/list, runs/cancel, runs/cancel-all,
-runs/get-output, runs/repair, runs/delete, run-now, jobs/create|get|list|reset|delete) plus the
-``.well-known``/OIDC routes, so databricks-sdk (PAT or OAuth M2M) and the Airflow provider's
-``DatabricksHook`` work against it unchanged. Runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED
-on a clock (real or ``ManualClock``), computed lazily on read.
+Two packages that know nothing of each other, and face opposite ways::
 
-Quick start::
+    resumable_triggers.testing
+    ├── emulator/      a Databricks Jobs API in-process or in a subprocess; never imports Airflow
+    ├── airflow/       a real Airflow deployment in subprocesses; knows nothing of Databricks
+    ├── _clock         ManualClock (the emulator's stepped time), VirtualTime (a client's clock and sleep)
+    └── _pytest_plugin the ``databricks_emulator*`` fixtures (registered as a pytest plugin)
 
-    emu = Emulator(run_seconds=2.0)
-    with emulator_in_thread(emu) as server:
-        client = WorkspaceClient(host=server.url, token=emu.token)
-
-Scripting outcomes, most specific first:
-
-1. ``emu.script_run(run_id, result_state=..., duration_seconds=..., error=...)`` or
-   ``emu.finish_run(run_id, ...)`` for one run;
-2. ``emulator.*`` keys in the submitted spec, so a DAG can declare what its run does. In any task's
-   ``notebook_task.base_parameters`` (dict), ``*_task.named_parameters`` (dict) or
-   ``*_task.parameters`` (list of ``"key=value"`` strings); for run-now/repair also in
-   ``notebook_params``/``job_parameters``/``python_named_params`` and ``python_params``/``jar_params``:
-
-   - ``emulator.duration_seconds``: seconds from submission to TERMINATED (the run's longest task);
-   - ``emulator.result_state``: ``SUCCESS``, ``FAILED``, ``TIMEDOUT``, ``CANCELED``, any other result
-     state, or ``INTERNAL_ERROR``/``SKIPPED`` (life-cycle outcomes);
-   - ``emulator.error``: the task's ``error`` in ``runs/get-output``;
-   - ``emulator.output``: the notebook's ``notebook_output.result``;
-
-   e.g. ``"base_parameters": {"emulator.duration_seconds": "20", "emulator.result_state": "FAILED",
-   "emulator.error": "boom"}``;
-3. ``emu.set_default_outcome(...)`` for every run created afterwards;
-4. otherwise SUCCESS after ``run_seconds``.
-
-``timeout_seconds`` in the spec makes a longer run end TIMEDOUT; ``runs/cancel`` makes it
-TERMINATING at once and TERMINATED/CANCELED (USER_CANCELED) ``cancel_seconds`` later.
-
-Credentials accepted (all configurable on ``Emulator``): the PAT ``token`` (default
-``dapi-emulator-token``); OAuth M2M client ``emulator-client-id``/``emulator-client-secret``; HTTP
-Basic ``emulator@example.com``/``emulator-password``.
-
-Provider connection (what the ``databricks_emulator_env`` fixture sets)::
-
-    AIRFLOW_CONN_DATABRICKS_DEFAULT='{"conn_type": "databricks", "host": "127.0.0.1", "port": PORT,
-                                      "schema": "http", "password": "dapi-emulator-token"}'
-
-``schema`` is how the provider's hook picks ``http``; ``host`` must be the bare host name
-(``airflow_connection(url, token)`` builds it).
+The emulator's names are re-exported here, where users have always imported them, but lazily (PEP
+562): importing ``resumable_triggers.testing.airflow`` must not import the emulator, and every Airflow
+process of a deployment imports the harness's hostname callable. The harness is imported from
+``resumable_triggers.testing.airflow`` (``resumable_triggers.testing.deployment`` is its old name, kept
+as an alias).
 """
 
 from __future__ import annotations
 
-from ._clock import ManualClock, VirtualTime
-from ._connection import airflow_connection
-from ._control import EmulatorControl
-from ._emulator import Emulator
-from ._errors import UnknownRunError
-from ._faults import Counters, RequestRecord
-from ._process import EmulatorProcess
-from ._server import EmulatorServer, emulator_in_thread
+from typing import TYPE_CHECKING
+
+from . import _lazy
+
+if TYPE_CHECKING:
+    from ._clock import ManualClock, VirtualTime
+    from .emulator import (
+        ControlSurface,
+        Counters,
+        Emulator,
+        EmulatorControl,
+        EmulatorFactory,
+        EmulatorHandle,
+        EmulatorProcess,
+        EmulatorServer,
+        RequestRecord,
+        UnknownRunError,
+        airflow_connection,
+        emulator_in_thread,
+    )
 
 __all__ = [
+    "ControlSurface",
     "Counters",
     "Emulator",
     "EmulatorControl",
+    "EmulatorFactory",
+    "EmulatorHandle",
     "EmulatorProcess",
     "EmulatorServer",
     "ManualClock",
@@ -72,3 +54,8 @@ __all__ = [
     "airflow_connection",
     "emulator_in_thread",
 ]
+
+# Where each public name lives; the TYPE_CHECKING imports above say the same to type checkers.
+__getattr__, __dir__ = _lazy.lazy_exports(
+    globals(), {name: ".emulator" for name in __all__} | {"ManualClock": "._clock", "VirtualTime": "._clock"}
+)

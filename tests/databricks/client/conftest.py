@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from databricks.sdk.config import Config
 
 from resumable_triggers.databricks.client import SdkHeaderProvider
-from resumable_triggers.testing import Emulator, ManualClock, VirtualTime, emulator_in_thread
+from resumable_triggers.testing import Emulator, EmulatorFactory, ManualClock, VirtualTime
 
 TOKEN = "dapi-emulator-token"
 
@@ -30,11 +28,10 @@ def emulator(clock: ManualClock) -> Emulator:
 
 
 @pytest.fixture
-def emulator_url(emulator: Emulator) -> Iterator[str]:
+def emulator_url(emulator: Emulator, databricks_emulator_factory: EmulatorFactory) -> str:
     """The emulator served from a thread of its own, like a remote workspace: its work never shows up
     as lag on the test's event loop, and synchronous callers (run_sync) can reach it too."""
-    with emulator_in_thread(emulator, host="127.0.0.1", port=0) as server:
-        yield server.url
+    return databricks_emulator_factory(emulator).url
 
 
 @pytest.fixture

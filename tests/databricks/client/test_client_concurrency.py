@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import psutil
 import pytest
 
 from resumable_triggers.databricks.client import ClientSettings, shared_client
-from resumable_triggers.testing import Emulator, emulator_in_thread
+from resumable_triggers.testing import Emulator, EmulatorFactory
 
 TOKEN = "dapi-emulator-token"
 POLLERS = 500
@@ -36,11 +35,10 @@ class StaticTokenHeaders:
 
 
 @pytest.fixture
-def emulator_and_url() -> Iterator[tuple[Emulator, str]]:
+def emulator_and_url(databricks_emulator_factory: EmulatorFactory) -> tuple[Emulator, str]:
     """An emulator in a thread of its own, whose runs last an hour: every poll finds them running."""
-    emulator = Emulator(token=TOKEN, run_seconds=3600.0)
-    with emulator_in_thread(emulator, host="127.0.0.1", port=0) as server:
-        yield emulator, server.url
+    served = databricks_emulator_factory(token=TOKEN, run_seconds=3600.0)
+    return served.emulator, served.url
 
 
 def connections_to(url: str) -> int:

@@ -6,7 +6,7 @@ import datetime as dt
 
 from e2e_testkit import DagRun
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 DEFERRED = "e2e_dbx_deferred"
 IN_WORKER = "e2e_dbx_in_worker"
@@ -18,7 +18,7 @@ TRIGGERERS = ("triggerer[0]", "triggerer[1]")
 def holder_of(dag_run: DagRun) -> tuple[int, str]:
     """The triggerer job watching the DAG run's task, and the component that runs it."""
     job = dag_run.airflow.wait_for("a triggerer to take the trigger", dag_run.triggerer_job_id)
-    return job, dag_run.airflow.component_of_job(job)
+    return job, dag_run.airflow.faults.component_of_job(job)
 
 
 def taken_over(dag_run: DagRun, old_job: int) -> int:
@@ -33,11 +33,12 @@ def taken_over(dag_run: DagRun, old_job: int) -> int:
 
 def latest_heartbeat(airflow: AirflowDeployment, component: str) -> float | None:
     """Epoch seconds of the newest heartbeat of ``component``'s running triggerer job, if any."""
-    jobs = airflow.api("GET", "/jobs", params={"job_type": "TriggererJob", "job_state": "running"})["jobs"]
+    running = {"job_type": "TriggererJob", "job_state": "running"}
+    jobs = airflow.rest.api("GET", "/jobs", params=running)["jobs"]
     beats = [
         dt.datetime.fromisoformat(job["latest_heartbeat"]).timestamp()
         for job in jobs
-        if job.get("latest_heartbeat") and airflow.component_of_job(job["id"]) == component
+        if job.get("latest_heartbeat") and airflow.faults.component_of_job(job["id"]) == component
     ]
     return max(beats, default=None)
 

@@ -17,7 +17,7 @@ import pytest
 from e2e_testkit import DatabricksE2E
 
 from resumable_triggers.testing import EmulatorProcess, airflow_connection
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
 HA_TOPOLOGY: dict[str, Any] = {

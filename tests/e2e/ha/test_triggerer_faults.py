@@ -29,7 +29,7 @@ def test_triggerer_sigkilled_its_triggers_move_to_the_other_one(ha: DatabricksE2
     old_job, holder = holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.kill(holder, signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill(holder, signal.SIGKILL, whole_tree=True)
     taken_over(dag_run, old_job)
     ha.wait_for_requests(more_than=ha.requests())
     dag_run.finish_run(run["run_id"])
@@ -51,13 +51,13 @@ def test_triggerer_stalled_past_threshold_cancels_nothing_when_it_wakes(ha: Data
     old_job, holder = holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.pause(holder)
+    ha.airflow.faults.pause(holder)
     try:
         taken_over(dag_run, old_job)
         ha.wait_for_requests(more_than=ha.requests())  # the new owner polls the run
     finally:
         woke_at = time.time()
-        ha.airflow.resume(holder)
+        ha.airflow.faults.resume(holder)
     heartbeat_after(ha.airflow, holder, woke_at)
     ha.wait_for_requests(more_than=ha.requests())
     dag_run.finish_run(run["run_id"])
@@ -80,14 +80,14 @@ def test_both_triggerers_sigkilled_one_restarted_later_picks_every_run_up(ha: Da
     runs = [dag_run.runs()[0] for dag_run in dag_runs]
 
     for triggerer in TRIGGERERS:
-        ha.airflow.kill(triggerer, signal.SIGKILL, whole_tree=True)
+        ha.airflow.faults.kill(triggerer, signal.SIGKILL, whole_tree=True)
     submitted = ha.control.counters().runs_submitted
     ha.airflow.restart(TRIGGERERS[1])
     for dag_run in dag_runs:
         ha.airflow.wait_for(
             "the restarted triggerer to take the trigger",
             lambda dag_run=dag_run: (
-                ha.airflow.component_of_job(job) == TRIGGERERS[1]
+                ha.airflow.faults.component_of_job(job) == TRIGGERERS[1]
                 if (job := dag_run.triggerer_job_id()) is not None
                 else None
             ),
@@ -117,7 +117,7 @@ def test_user_marks_task_failed_while_the_other_triggerer_holds_it_cancels_once(
     holder_of(dag_run)
     [run] = dag_run.runs()
 
-    ha.airflow.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    ha.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
     dag_run.wait_for_run_terminal(run["run_id"])
     ha.wait_until_quiet(seconds=3.0, timeout_seconds=30)
 
@@ -131,12 +131,12 @@ def test_scheduler_sigkilled_while_the_task_defers_and_while_it_resumes(ha: Data
     and defers), the other while the run ends and the task resumes: the surviving scheduler carries
     each step, and the task succeeds on its one run in its first try."""
     dag_run = ha.start(DEFERRED)
-    ha.airflow.kill("scheduler[0]", signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill("scheduler[0]", signal.SIGKILL, whole_tree=True)
     dag_run.wait_for_deferred_and_watched()
     [run] = dag_run.runs()
     ha.airflow.restart("scheduler[0]")
 
-    ha.airflow.kill("scheduler[1]", signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill("scheduler[1]", signal.SIGKILL, whole_tree=True)
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
     ha.airflow.restart("scheduler[1]")

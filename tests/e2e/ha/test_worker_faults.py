@@ -37,7 +37,7 @@ def api_server_sigkilled_while_gated(ha: DatabricksE2E, dag_run: DagRun, point: 
     before our code runs, and with no delay (measured) the outage burnt try 2 as well, or every try,
     leaving the run to finish unwatched while the DAG run failed."""
     dag_run.wait_for_gate(point)
-    ha.airflow.kill("api-server", signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill("api-server", signal.SIGKILL, whole_tree=True)
     dag_run.release_gate(point)
     ha.airflow.restart("api-server")
 
@@ -93,7 +93,7 @@ def test_celery_worker_sigkilled_right_after_submit_the_retry_adopts_the_run(ha:
     [run] = dag_run.runs()
     worker = dag_run.processes().component
 
-    ha.airflow.kill(worker, signal.SIGKILL, whole_tree=True)
+    ha.airflow.faults.kill(worker, signal.SIGKILL, whole_tree=True)
     ha.airflow.restart(worker)
     dag_run.wait_for_try(2, "deferred")
     dag_run.wait_for_deferred_and_watched()

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._errors import invalid
 from ._params import Context, Params, Result
-from ._store import MAX_JOB_TASKS, JobRecord, Workspace, validate_tasks
+from ._store import MAX_JOB_TASKS, EmulatedWorkspace, JobRecord, validate_tasks
 
 _SETTINGS = (
     "name",
@@ -37,7 +37,7 @@ def _validated_settings(p: Params) -> dict[str, Any]:
     return settings
 
 
-def jobs_create(ws: Workspace, p: Params, ctx: Context) -> Result:
+def jobs_create(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     return {"job_id": ws.create_job(_validated_settings(p), ctx.now).job_id}, None
 
 
@@ -55,11 +55,11 @@ def _render_job(job: JobRecord, expand: bool) -> dict[str, Any]:
     }
 
 
-def jobs_get(ws: Workspace, p: Params, ctx: Context) -> Result:
+def jobs_get(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     return _render_job(ws.find_job(p.required_int64("job_id")), True), None
 
 
-def jobs_list(ws: Workspace, p: Params, ctx: Context) -> Result:
+def jobs_list(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     offset = p.int64("offset", default=0) or 0
     if offset < 0:
         raise invalid(f"Invalid value for parameter offset: must be >= 0, got {offset}")
@@ -78,13 +78,13 @@ def jobs_list(ws: Workspace, p: Params, ctx: Context) -> Result:
     return body, None
 
 
-def jobs_delete(ws: Workspace, p: Params, ctx: Context) -> Result:
+def jobs_delete(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     job = ws.find_job(p.required_int64("job_id"))
     del ws.jobs[job.job_id]
     return {}, None
 
 
-def jobs_reset(ws: Workspace, p: Params, ctx: Context) -> Result:
+def jobs_reset(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     job = ws.find_job(p.required_int64("job_id"))
     job.settings = _validated_settings(Params(p.obj("new_settings")))
     return {}, None

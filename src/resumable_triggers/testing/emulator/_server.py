@@ -58,7 +58,7 @@ class EmulatorServer:
             raise
         self._runner = runner
         self.port = int(runner.addresses[0][1])
-        self.emulator._attach(self.url)
+        self.emulator.request_path.attach(self.url)
 
     async def close(self) -> None:
         if self._runner is None:

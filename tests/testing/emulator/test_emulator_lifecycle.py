@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from emulator_testkit import Api, task
 
-from resumable_triggers.testing import Emulator, ManualClock, UnknownRunError
+from resumable_triggers.testing import Emulator, EmulatorFactory, ManualClock, UnknownRunError
 
 
 @pytest.mark.asyncio
@@ -379,15 +379,15 @@ async def test_delete_refuses_an_active_run_and_removes_a_finished_one(api: Api,
 
 
 @pytest.mark.asyncio
-async def test_finished_runs_disappear_after_the_retention_period(clock: ManualClock) -> None:
+async def test_finished_runs_disappear_after_the_retention_period(
+    clock: ManualClock, databricks_emulator_factory: EmulatorFactory
+) -> None:
     """Runs older than retention_seconds after their end are gone from runs/get and runs/list."""
-    from resumable_triggers.testing import EmulatorServer
-
-    emulator = Emulator(run_seconds=1, clock=clock, retention_seconds=100)
     import aiohttp
 
-    async with EmulatorServer(emulator) as server, aiohttp.ClientSession() as session:
-        api = Api(session, server.url, emulator.token)
+    served = databricks_emulator_factory(run_seconds=1, clock=clock, retention_seconds=100)
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, served.url, served.token)
         run_id = await api.submit()
         clock.advance(100)
         kept = (await api.call("GET", "runs/get", params={"run_id": run_id}))[0]

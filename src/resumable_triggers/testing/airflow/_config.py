@@ -14,13 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resumable_triggers.testing._deployment_servers import free_port
-from resumable_triggers.testing._deployment_topology import (
-    HOSTNAME_CALLABLE,
-    HOSTNAME_ENV,
-    Instance,
-    Topology,
-)
+from resumable_triggers.testing.airflow._hostname import HOSTNAME_ENV
+from resumable_triggers.testing.airflow._servers import free_port
+from resumable_triggers.testing.airflow._topology import HOSTNAME_CALLABLE, Instance, Topology
 
 # Fast, deterministic settings measured on Airflow 3.3.2 (docs/airflow-3.3-facts.md, "Running a real
 # Airflow here").

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ._runs import Attempt, RunRecord, TaskRecord
-from ._store import JOB_ID_BASE, RUN_ID_BASE, JobRecord, Workspace
+from ._store import JOB_ID_BASE, RUN_ID_BASE, EmulatedWorkspace, JobRecord
 
 STATE_VERSION = 1
 
@@ -30,7 +30,7 @@ class WorkspaceCodec:
     def __init__(self) -> None:
         self._runs: dict[int, str] = {}
 
-    def encode(self, ws: Workspace, oauth_tokens: Mapping[str, float]) -> str:
+    def encode(self, ws: EmulatedWorkspace, oauth_tokens: Mapping[str, float]) -> str:
         """Call with the emulator's lock held; cheap when few runs changed."""
         for run_id in ws.touched:
             run = ws.runs.get(run_id)
@@ -52,7 +52,7 @@ class WorkspaceCodec:
         runs = ",".join([self._runs[run_id] for run_id in ws.runs])
         return json.dumps(head, separators=(",", ":"))[:-1] + ',"runs":[' + runs + "]}"
 
-    def load(self, ws: Workspace, state: Mapping[str, Any]) -> None:
+    def load(self, ws: EmulatedWorkspace, state: Mapping[str, Any]) -> None:
         ws.clear()
         for raw in state.get("runs", []):
             fields = dict(raw)

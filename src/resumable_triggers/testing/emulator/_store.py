@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ApiError, invalid, job_not_found, run_not_found
+from ._errors import ErrorReply, invalid, job_not_found, run_not_found
 from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active
 from ._scripting import Outcome, declared
 
@@ -47,7 +47,7 @@ def validate_tasks(tasks: Sequence[Any], maximum: int) -> list[dict[str, Any]]:
     seen: set[str] = set()
     for index, task in enumerate(tasks):
         if not isinstance(task, dict):
-            raise ApiError(
+            raise ErrorReply(
                 400, "MALFORMED_REQUEST", f"Invalid value for parameter tasks[{index}]: expected an object"
             )
         key = task.get("task_key")
@@ -72,7 +72,9 @@ def _decode_cursor(token: str, name: str = "page_token") -> list[str]:
         raise invalid(f"Invalid value for parameter {name}: {token[:40]!r} is not a page token") from exc
 
 
-class Workspace:
+class EmulatedWorkspace:
+    """The emulated workspace's state: its runs, jobs, idempotency tokens and next ids."""
+
     def __init__(
         self, *, run_seconds: float, cancel_seconds: float, user_name: str, retention_seconds: float
     ):

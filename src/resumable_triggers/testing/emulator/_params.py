@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ._errors import invalid, malformed
 
 if TYPE_CHECKING:
-    from ._store import Workspace
+    from ._store import EmulatedWorkspace
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -138,4 +138,4 @@ class Context:
 
 # A handler answers a body and the run id it concerns (for the request log).
 Result = tuple[dict[str, Any], "int | None"]
-Handler = Callable[["Workspace", Params, Context], Result]
+Handler = Callable[["EmulatedWorkspace", Params, Context], Result]

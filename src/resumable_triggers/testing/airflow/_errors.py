@@ -1,4 +1,4 @@
-"""Errors of `resumable_triggers.testing.deployment` (the hierarchy is drawn in its docstring)."""
+"""Errors of `resumable_triggers.testing.airflow` (the hierarchy is drawn in its docstring)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class ComponentExitedError(DeploymentError):
         )
 
 
-class ApiError(DeploymentError):
+class AirflowApiError(DeploymentError):
     """The REST API answered ``method path`` with an error ``status`` (``None``: no answer at all)."""
 
     def __init__(self, method: str, path: str, status: int | None, detail: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from resumable_triggers.testing.deployment import AirflowDeployment
+from resumable_triggers.testing.airflow import AirflowDeployment
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from emulator_testkit import Api, task
 
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, RequestRecord
+from resumable_triggers.testing import Emulator, EmulatorFactory, ManualClock, RequestRecord
 
 
 @pytest.mark.asyncio
@@ -161,17 +161,20 @@ async def test_counters_count_requests_by_endpoint_and_responses_by_status(
 
 
 @pytest.mark.asyncio
-async def test_request_log_is_bounded_and_keeps_the_latest(clock: ManualClock) -> None:
+async def test_request_log_is_bounded_and_keeps_the_latest(
+    clock: ManualClock, databricks_emulator_factory: EmulatorFactory
+) -> None:
     """With request_log_size=2 only the last two requests are kept, with method, endpoint, status, run id."""
-    emulator = Emulator(request_log_size=2, clock=clock)
-    async with EmulatorServer(emulator) as server, aiohttp.ClientSession() as session:
-        api = Api(session, server.url, emulator.token)
+    served = databricks_emulator_factory(request_log_size=2, clock=clock)
+    emulator = served.emulator
+    async with aiohttp.ClientSession() as session:
+        api = Api(session, served.url, served.token)
         run_id = await api.submit()
         await api.call("GET", "runs/list")
         await api.call("GET", "runs/get", params={"run_id": run_id})
     assert [
-        RequestRecord("GET", "runs/list", 200, emulator._clock(), None, None),
-        RequestRecord("GET", "runs/get", 200, emulator._clock(), run_id, None),
+        RequestRecord("GET", "runs/list", 200, clock(), None, None),
+        RequestRecord("GET", "runs/get", 200, clock(), run_id, None),
     ] == emulator.request_log
 
 

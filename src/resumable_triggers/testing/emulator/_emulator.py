@@ -6,24 +6,24 @@ serving. Request handlers take the same lock, so each API request is applied ato
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import threading
 import time
-from collections import Counter, deque
 from typing import Any
 
 from aiohttp import web
 
+from .._clock import Clock
 from ._auth import Authenticator, Credentials
-from ._clock import Clock
 from ._errors import UnknownRunError
-from ._faults import Counters, Fault, FaultBook, RateLimits, RequestRecord, make_fault
+from ._faults import Counters, RequestRecord, make_fault
 from ._persist import StateFile, WorkspaceCodec
+from ._request_path import RequestPath
 from ._runs import Attempt, render_run
 from ._scripting import Outcome, check_outcome
-from ._store import Workspace
+from ._store import EmulatedWorkspace
+from ._surface import ControlSurface
 
 _DAY = 86_400.0
 
@@ -34,7 +34,7 @@ def _check_seconds(name: str, value: float) -> float:
     return float(value)
 
 
-class Emulator:
+class Emulator(ControlSurface):
     """An in-memory Databricks workspace serving the Jobs API 2.1/2.2.
 
     ``run_seconds``: default time from submission to TERMINATED (10 % PENDING, 80 % RUNNING, 10 %
@@ -85,24 +85,25 @@ class Emulator:
             ),
         )
         self.workspace_id = workspace_id
-        self.hold_timeout_seconds = _check_seconds("hold_timeout_seconds", hold_timeout_seconds)
+        hold_timeout_seconds = _check_seconds("hold_timeout_seconds", hold_timeout_seconds)
         self._auth = Authenticator(self.credentials)
-        self._workspace = Workspace(
+        self._workspace = EmulatedWorkspace(
             run_seconds=_check_seconds("run_seconds", run_seconds),
             cancel_seconds=_check_seconds("cancel_seconds", cancel_seconds),
             user_name=user_name,
             retention_seconds=_check_seconds("retention_seconds", retention_seconds),
         )
-        self._faults = FaultBook()
-        self._rates = RateLimits()
-        self._log: deque[RequestRecord] = deque(maxlen=request_log_size)
-        self._requests: Counter[str] = Counter()
-        self._statuses: Counter[int] = Counter()
-        self._throttled = 0
-        self._held: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self.base_url = "http://127.0.0.1"
-        self._page_url = self._page_url_for(self.base_url)
-        self._attached = False
+        # Everything the HTTP app needs, so that it reads none of the emulator's private state.
+        self.request_path = RequestPath(
+            lock=self._lock,
+            clock=self._clock,
+            auth=self._auth,
+            workspace=self._workspace,
+            workspace_id=workspace_id,
+            on_change=self._changed,
+            request_log_size=request_log_size,
+            hold_timeout_seconds=hold_timeout_seconds,
+        )
         self._codec = WorkspaceCodec()
         self._state = None if state_file is None else StateFile(state_file, self._snapshot_state)
         if self._state is not None:
@@ -121,63 +122,27 @@ class Emulator:
 
         return make_app(self)
 
-    def _page_url_for(self, base_url: str) -> str:
-        return base_url.rstrip("/") + f"/?o={self.workspace_id}#job/{{job_id}}/run/{{run_id}}"
+    @property
+    def base_url(self) -> str:
+        """Where run_page_url points: the server's URL once one serves the emulator."""
+        return self.request_path.base_url
 
-    def _attach(self, base_url: str) -> None:
-        """Called by a server once bound (or by the first request when the app is served by someone
-        else, e.g. aiohttp's test server), so run_page_url points at it."""
-        with self._lock:
-            self._attached = True
-            self.base_url = base_url
-            self._page_url = self._page_url_for(base_url)
-
-    # -- hooks used by the app -------------------------------------------------------------------
-    def _admit(self, endpoint: str) -> tuple[float, Fault | None]:
-        """Count the request; (seconds to wait, None) when throttled, else (0, the fault to apply)."""
-        with self._lock:
-            self._requests[endpoint] += 1
-            wait = self._rates.wait_seconds(endpoint)
-            if wait:
-                self._throttled += 1
-                return wait, None
-            return 0.0, self._faults.take(endpoint)
-
-    def _record(
-        self, method: str, endpoint: str, status: int | None, run_id: int | None, fault: str | None
-    ) -> None:
-        with self._lock:
-            if status is not None:
-                self._statuses[status] += 1
-            self._log.append(RequestRecord(method, endpoint, status, self._clock(), run_id, fault))
+    @property
+    def hold_timeout_seconds(self) -> float:
+        return self.request_path.hold_timeout_seconds
 
     def _changed(self) -> None:
         if self._state is not None:
             self._state.mark_dirty()
 
-    async def _hold(self) -> None:
-        event = asyncio.Event()
-        entry = (asyncio.get_running_loop(), event)
-        with self._lock:
-            self._held.append(entry)
-        try:
-            await asyncio.wait_for(event.wait(), self.hold_timeout_seconds)
-        except asyncio.TimeoutError:
-            pass
-        finally:
-            with self._lock:
-                if entry in self._held:
-                    self._held.remove(entry)
-
     def _snapshot_state(self) -> str:
         with self._lock:
             return self._codec.encode(self._workspace, self._auth.to_state())
 
-    # -- control methods -------------------------------------------------------------------------
+    # -- control operations: declared, and documented, on ControlSurface ---------------------------
     def set_default_outcome(
         self, result_state: str = "SUCCESS", duration_seconds: float | None = None, error: str | None = None
     ) -> None:
-        """Outcome of runs created from now on. ``duration_seconds`` None: the emulator's run_seconds."""
         outcome = Outcome(result_state, duration_seconds, error)
         with self._lock:
             self._workspace.default = outcome
@@ -189,8 +154,6 @@ class Emulator:
         duration_seconds: float | None = None,
         error: str | None = None,
     ) -> None:
-        """Decide how an unfinished run ends (all of its current tasks). ``duration_seconds`` counts
-        from the attempt's start and never moves an end into the past; None keeps the timing."""
         outcome = Outcome(result_state, duration_seconds, error)
         with self._lock:
             run = self._workspace.runs.get(run_id)
@@ -200,7 +163,6 @@ class Emulator:
             self._changed()
 
     def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:
-        """Terminate an active run now with ``result_state``."""
         check_outcome(result_state, None)
         with self._lock:
             run = self._workspace.runs.get(run_id)
@@ -218,21 +180,14 @@ class Emulator:
         retry_after_seconds: float | None = None,
         delay_seconds: float = 0.0,
     ) -> None:
-        """Apply a fault to the next ``count`` requests of ``endpoint`` (None or "*": any endpoint)."""
         fault = make_fault(
             kind, status=status, retry_after_seconds=retry_after_seconds, delay_seconds=delay_seconds
         )
         with self._lock:
-            self._faults.add(endpoint, fault, count)
+            self.request_path.faults.add(endpoint, fault, count)
 
     def release_held(self) -> int:
-        """Let every response held by a "hold" fault go; returns how many were released."""
-        with self._lock:
-            held, self._held = self._held, []
-        for loop, event in held:
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(event.set)
-        return len(held)
+        return self.request_path.release_held()
 
     def set_rate_limit(
         self,
@@ -240,13 +195,10 @@ class Emulator:
         requests_per_second: float | None = None,
         burst: float | None = None,
     ) -> None:
-        """Answer 429 with Retry-After beyond ``requests_per_second`` (bursts up to ``burst``, default
-        one second's worth). ``endpoint`` None: one limit shared by all endpoints. None/0 disables."""
         with self._lock:
-            self._rates.set(endpoint, requests_per_second, burst)
+            self.request_path.rates.set(endpoint, requests_per_second, burst)
 
     def add_foreign_runs(self, count: int, active: bool = True) -> list[int]:
-        """Add runs of other users (JOB_RUN, not counted as submitted); returns their ids."""
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1_000_000:
             raise ValueError(f"count must be an integer between 0 and 1000000, not {count!r}.")
         ids = []
@@ -273,57 +225,40 @@ class Emulator:
         return ids
 
     def add_token(self, token: str) -> None:
-        """Accept one more personal access token (the new one of a rotation)."""
         with self._lock:
             self._auth.add_token(token)
 
     def revoke_token(self, token: str) -> bool:
-        """Stop accepting a personal access token: requests with it get 403 "Invalid access token."
-        (also the configured ``token``). False if it was not accepted. ``reset()`` restores ``token``."""
         with self._lock:
             return self._auth.revoke_token(token)
 
     def counters(self) -> Counters:
-        with self._lock:
-            return Counters(
-                runs_submitted=self._workspace.runs_submitted,
-                requests_by_endpoint=dict(self._requests),
-                responses_by_status=dict(self._statuses),
-                throttled=self._throttled,
-            )
+        return self.request_path.counters()
 
     @property
     def request_log(self) -> list[RequestRecord]:
-        """The most recent requests, oldest first (a copy)."""
-        with self._lock:
-            return list(self._log)
+        return self.request_path.request_log()
 
     def runs(self) -> list[dict[str, Any]]:
-        """``runs/get`` JSON (unpaged, with repair history) of every run, oldest first."""
         with self._lock:
             now = self._clock()
-            return [render_run(r, now, self._page_url, with_history=True) for r in self._workspace]
+            return [
+                render_run(r, now, self.request_path.page_url, with_history=True) for r in self._workspace
+            ]
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         with self._lock:
             run = self._workspace.runs.get(run_id)
             if run is None:
                 raise UnknownRunError(run_id)
-            return render_run(run, self._clock(), self._page_url, with_history=True)
+            return render_run(run, self._clock(), self.request_path.page_url, with_history=True)
 
     def reset(self) -> None:
-        """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens);
-        accept only the configured PAT again."""
         with self._lock:
             self._workspace.clear()
             self._workspace.default = Outcome()
             self._auth.reset_tokens()
-            self._faults.clear()
-            self._rates.clear()
-            self._log.clear()
-            self._requests.clear()
-            self._statuses.clear()
-            self._throttled = 0
+            self.request_path.clear()
             self._changed()
         self.release_held()
 

@@ -1,8 +1,10 @@
 """Errors the emulator answers with, shaped like the real Databricks REST errors.
 
-``ApiError`` is raised by request handlers and turned into ``{"error_code", "message"}`` bodies by the
-app; it never escapes to a client as a traceback. Control methods on the Python handle raise plain
-``ValueError`` (bad arguments or a run in the wrong state) and ``UnknownRunError`` (a ``LookupError``).
+``ErrorReply`` is raised by request handlers and turned into ``{"error_code", "message"}`` bodies by
+the app; it never escapes to a client as a traceback. It is the emulator's side of what the client
+raises as ``resumable_triggers.databricks.client.ApiError``. Control methods on the Python handle raise
+plain ``ValueError`` (bad arguments or a run in the wrong state) and ``UnknownRunError`` (a
+``LookupError``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class ApiError(Exception):
+class ErrorReply(Exception):
     """An HTTP error response in the Databricks error shape."""
 
     def __init__(
@@ -39,24 +41,24 @@ class UnknownRunError(LookupError):
         self.run_id = run_id
 
 
-def invalid(message: str) -> ApiError:
+def invalid(message: str) -> ErrorReply:
     """400 INVALID_PARAMETER_VALUE, the Jobs API's answer to most bad input."""
-    return ApiError(400, "INVALID_PARAMETER_VALUE", message)
+    return ErrorReply(400, "INVALID_PARAMETER_VALUE", message)
 
 
-def malformed(message: str) -> ApiError:
+def malformed(message: str) -> ErrorReply:
     """400 MALFORMED_REQUEST: the body is not JSON, or a field has the wrong JSON type."""
-    return ApiError(400, "MALFORMED_REQUEST", message)
+    return ErrorReply(400, "MALFORMED_REQUEST", message)
 
 
-def run_not_found(run_id: int) -> ApiError:
+def run_not_found(run_id: int) -> ErrorReply:
     # The exact text matters: databricks-sdk maps it to ResourceDoesNotExist by regex.
     return invalid(f"Run {run_id} does not exist.")
 
 
-def job_not_found(job_id: int) -> ApiError:
+def job_not_found(job_id: int) -> ErrorReply:
     return invalid(f"Job {job_id} does not exist.")
 
 
-def endpoint_not_found(method: str, path: str) -> ApiError:
-    return ApiError(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")
+def endpoint_not_found(method: str, path: str) -> ErrorReply:
+    return ErrorReply(404, "ENDPOINT_NOT_FOUND", f"No API found for '{method} {path}'")

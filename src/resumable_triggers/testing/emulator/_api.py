@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import ApiError, invalid, malformed, run_not_found
+from ._errors import ErrorReply, invalid, malformed, run_not_found
 from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
 from ._params import Context, Handler, Params, Result
 from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, render_run, render_task
-from ._store import MAX_SUBMIT_TASKS, Workspace, validate_tasks
+from ._store import MAX_SUBMIT_TASKS, EmulatedWorkspace, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
 _PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")
@@ -55,7 +55,7 @@ def _legacy_task(p: Params) -> list[dict[str, Any]]:
     return [{"task_key": p.string("run_name") or "task", **body}]
 
 
-def submit(ws: Workspace, p: Params, ctx: Context) -> Result:
+def submit(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     token = _token(p)
     existing = ws.idempotent_run(token)
     if existing is not None:
@@ -79,7 +79,7 @@ def submit(ws: Workspace, p: Params, ctx: Context) -> Result:
     return {"run_id": run.run_id}, run.run_id
 
 
-def run_now(ws: Workspace, p: Params, ctx: Context) -> Result:
+def run_now(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     job = ws.find_job(p.required_int64("job_id"))
     token = _token(p)
     existing = ws.idempotent_run(token)
@@ -128,7 +128,7 @@ def run_now(ws: Workspace, p: Params, ctx: Context) -> Result:
     return {"run_id": run.run_id, "number_in_job": run.run_id}, run.run_id
 
 
-def get(ws: Workspace, p: Params, ctx: Context) -> Result:
+def get(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     run_id = p.required_int64("run_id")
     run = ws.find(run_id, ctx.now)
     include_history = p.boolean("include_history")
@@ -182,7 +182,7 @@ def _task_run(run: RunRecord, task: TaskRecord, ctx: Context) -> dict[str, Any]:
     return body
 
 
-def list_runs(ws: Workspace, p: Params, ctx: Context) -> Result:
+def list_runs(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     active_only, completed_only = p.boolean("active_only"), p.boolean("completed_only")
     if active_only and completed_only:
         raise invalid("active_only and completed_only cannot both be true.")
@@ -222,13 +222,13 @@ def list_runs(ws: Workspace, p: Params, ctx: Context) -> Result:
     return body, None
 
 
-def cancel(ws: Workspace, p: Params, ctx: Context) -> Result:
+def cancel(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     run_id = p.required_int64("run_id")
     ws.cancel(ws.find(run_id, ctx.now), ctx.now)
     return {}, run_id
 
 
-def cancel_all(ws: Workspace, p: Params, ctx: Context) -> Result:
+def cancel_all(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     job_id = p.int64("job_id")
     all_queued = p.boolean("all_queued_runs")
     if job_id is None and not all_queued:
@@ -242,24 +242,24 @@ def cancel_all(ws: Workspace, p: Params, ctx: Context) -> Result:
     return {}, None
 
 
-def delete(ws: Workspace, p: Params, ctx: Context) -> Result:
+def delete(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     run_id = p.required_int64("run_id")
     run = ws.find(run_id, ctx.now)
     if run.run_id != run_id:
         raise invalid(f"Run {run_id} is a task run; delete its parent run {run.run_id} instead.")
     if is_active(run, ctx.now):
-        raise ApiError(400, "INVALID_STATE", f"Run {run_id} is still active; cancel it before deleting it.")
+        raise ErrorReply(400, "INVALID_STATE", f"Run {run_id} is still active; cancel it before deleting it.")
     ws.remove(run)
     return {}, run_id
 
 
-def repair(ws: Workspace, p: Params, ctx: Context) -> Result:
+def repair(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     run_id = p.required_int64("run_id")
     run = ws.find(run_id, ctx.now)
     if run.run_id != run_id:
         raise invalid(f"Run {run_id} is a task run; repair its parent run {run.run_id} instead.")
     if is_active(run, ctx.now):
-        raise ApiError(
+        raise ErrorReply(
             400, "INVALID_STATE", f"Run {run_id} is in progress; only finished runs can be repaired."
         )
     latest = p.int64("latest_repair_id")
@@ -294,7 +294,7 @@ def repair(ws: Workspace, p: Params, ctx: Context) -> Result:
     return {"repair_id": repair_id}, run_id
 
 
-def get_output(ws: Workspace, p: Params, ctx: Context) -> Result:
+def get_output(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     run_id = p.required_int64("run_id")
     run = ws.find(run_id, ctx.now)
     if run_id == run.run_id:

@@ -118,7 +118,7 @@ def _run_pairs(overrides: Mapping[str, Any]) -> Iterable[tuple[Any, Any]]:
 
 
 def declared(task: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Declared:
-    """Read the ``emulator.*`` keys of one task (plus run-level overrides); raises ApiError 400."""
+    """Read the ``emulator.*`` keys of one task (plus run-level overrides); raises ErrorReply 400."""
     found: dict[str, Any] = {}
     pairs = list(_task_pairs(task))
     if overrides:

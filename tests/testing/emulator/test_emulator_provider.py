@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from tenacity import stop_after_attempt, wait_fixed
 
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, airflow_connection
+from resumable_triggers.testing import Emulator, EmulatorHandle, ManualClock, airflow_connection
 
 # Retries without the provider's 1 s minimum back-off, so a survived 429 costs milliseconds.
 _FAST_RETRIES = {"stop": stop_after_attempt(3), "wait": wait_fixed(0.01)}
@@ -23,7 +23,7 @@ def _task(key: str = "main", **declared: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def connection(served: EmulatorServer, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> str:
+def connection(served: EmulatorHandle, emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> str:
     """AIRFLOW_CONN_DATABRICKS_DEFAULT pointing at the threaded emulator with its PAT."""
     value = airflow_connection(served.url, emulator.token)
     monkeypatch.setenv("AIRFLOW_CONN_DATABRICKS_DEFAULT", value)
@@ -38,7 +38,7 @@ def hook(connection: str) -> Any:
 
 
 def test_connection_format_makes_the_hook_call_the_emulator_over_http(
-    hook: Any, served: EmulatorServer
+    hook: Any, served: EmulatorHandle
 ) -> None:
     """host (bare), port and schema="http" make the hook build http://127.0.0.1:PORT URLs."""
     assert f"{served.url}/api/2.2/jobs/runs/get" == hook._endpoint_url("api/2.2/jobs/runs/get")
@@ -128,7 +128,7 @@ def test_hook_survives_a_429_on_runs_get(hook: Any, emulator: Emulator) -> None:
 
 
 def test_hook_with_login_and_password_uses_http_basic(
-    served: EmulatorServer, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+    served: EmulatorHandle, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A connection with login/password (no token) authenticates with HTTP Basic."""
     from airflow.providers.databricks.hooks.databricks import DatabricksHook

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from ._errors import ApiError
+from ._errors import ErrorReply
 
 _UNAUTHENTICATED = "Credential was not sent or was of an unsupported type for this API."
 
@@ -72,7 +72,7 @@ class Authenticator:
     def check(self, authorization: str | None, now: float) -> None:
         """Raise the API's 401/403 unless the header carries accepted credentials."""
         if not authorization:
-            raise ApiError(401, "UNAUTHENTICATED", _UNAUTHENTICATED)
+            raise ErrorReply(401, "UNAUTHENTICATED", _UNAUTHENTICATED)
         scheme, _, value = authorization.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "bearer" and value:
@@ -82,8 +82,8 @@ class Authenticator:
             if expiry is not None:
                 if now < expiry:
                     return
-                raise ApiError(403, "PERMISSION_DENIED", "Invalid access token: the token has expired.")
-            raise ApiError(403, "PERMISSION_DENIED", "Invalid access token.")
+                raise ErrorReply(403, "PERMISSION_DENIED", "Invalid access token: the token has expired.")
+            raise ErrorReply(403, "PERMISSION_DENIED", "Invalid access token.")
         if scheme.lower() == "basic" and value:
             pair = _basic(value)
             if (
@@ -92,8 +92,8 @@ class Authenticator:
                 and _equal(pair[1], self.credentials.basic_password)
             ):
                 return
-            raise ApiError(401, "UNAUTHENTICATED", "Invalid username or password.")
-        raise ApiError(401, "UNAUTHENTICATED", _UNAUTHENTICATED)
+            raise ErrorReply(401, "UNAUTHENTICATED", "Invalid username or password.")
+        raise ErrorReply(401, "UNAUTHENTICATED", _UNAUTHENTICATED)
 
     def issue_token(self, authorization: str | None, form_body: bytes, now: float) -> dict[str, object]:
         """``POST /oidc/v1/token`` for the client_credentials grant; errors in RFC 6749's shape."""
@@ -140,5 +140,5 @@ class Authenticator:
         self.issued = {str(k): float(v) for k, v in issued.items()}
 
 
-def _oauth_error(status: int, error: str, description: str) -> ApiError:
-    return ApiError(status, error, description, body={"error": error, "error_description": description})
+def _oauth_error(status: int, error: str, description: str) -> ErrorReply:
+    return ErrorReply(status, error, description, body={"error": error, "error_description": description})

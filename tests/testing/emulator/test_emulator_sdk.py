@@ -9,7 +9,7 @@ from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import ResourceDoesNotExist
 from databricks.sdk.service import jobs
 
-from resumable_triggers.testing import Emulator, EmulatorServer, ManualClock, emulator_in_thread
+from resumable_triggers.testing import Emulator, EmulatorFactory, EmulatorHandle, ManualClock
 
 
 def _task(key: str = "main", **declared: str) -> jobs.SubmitTask:
@@ -20,7 +20,7 @@ def _task(key: str = "main", **declared: str) -> jobs.SubmitTask:
 
 
 @pytest.fixture(params=["pat", "oauth-m2m"])
-def client(request: pytest.FixtureRequest, emulator: Emulator, served: EmulatorServer) -> WorkspaceClient:
+def client(request: pytest.FixtureRequest, emulator: Emulator, served: EmulatorHandle) -> WorkspaceClient:
     """A WorkspaceClient authenticated with the PAT, or with OAuth M2M client credentials."""
     if request.param == "pat":
         workspace = WorkspaceClient(host=served.url, token=emulator.token)
@@ -123,21 +123,23 @@ def test_sdk_reused_idempotency_token_returns_the_same_run_after_it_ended(
     )
 
 
-def test_sdk_oauth_fetches_a_new_token_when_the_old_one_expires() -> None:
+def test_sdk_oauth_fetches_a_new_token_when_the_old_one_expires(
+    databricks_emulator_factory: EmulatorFactory,
+) -> None:
     """With 30 s tokens (inside the SDK's 40 s refresh margin) every call is made with a fresh token."""
-    emulator = Emulator(oauth_token_lifetime_seconds=30)
-    with emulator_in_thread(emulator) as server:
-        client = WorkspaceClient(
-            host=server.url, client_id="emulator-client-id", client_secret="emulator-client-secret"
-        )
-        list(client.jobs.list_runs())
-        before = emulator.counters().requests_by_endpoint["oidc/v1/token"]
-        list(client.jobs.list_runs())
-        after = emulator.counters().requests_by_endpoint["oidc/v1/token"]
+    served = databricks_emulator_factory(oauth_token_lifetime_seconds=30)
+    emulator = served.emulator
+    client = WorkspaceClient(
+        host=served.url, client_id="emulator-client-id", client_secret="emulator-client-secret"
+    )
+    list(client.jobs.list_runs())
+    before = emulator.counters().requests_by_endpoint["oidc/v1/token"]
+    list(client.jobs.list_runs())
+    after = emulator.counters().requests_by_endpoint["oidc/v1/token"]
     assert (1, 200) == (after - before, emulator.request_log[-1].status)
 
 
-def test_sdk_with_a_wrong_client_secret_cannot_authenticate(served: EmulatorServer) -> None:
+def test_sdk_with_a_wrong_client_secret_cannot_authenticate(served: EmulatorHandle) -> None:
     """OAuth M2M with a wrong secret fails at the token endpoint, naming invalid_client."""
     client = WorkspaceClient(host=served.url, client_id="emulator-client-id", client_secret="wrong")
     with pytest.raises(ValueError, match="invalid_client"):

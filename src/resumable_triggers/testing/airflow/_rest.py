@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
-from resumable_triggers.testing._deployment_errors import ApiError, UnexpectedStateError, WaitTimeoutError
+from resumable_triggers.testing.airflow._errors import AirflowApiError, UnexpectedStateError, WaitTimeoutError
 
 _T = TypeVar("_T")
 
@@ -48,7 +48,7 @@ class AirflowRestClient:
         params: Mapping[str, Any] | None = None,
         timeout_seconds: float = 30.0,
     ) -> Any:
-        """Call ``/api/v2`` + ``path`` and return the decoded JSON answer; raise ``ApiError`` otherwise."""
+        """Call ``/api/v2`` + ``path``; return the decoded JSON answer, or raise ``AirflowApiError``."""
         url = f"{self.base_url}/api/v2{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params, doseq=True)
@@ -61,9 +61,9 @@ class AirflowRestClient:
             with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
                 body = response.read()
         except urllib.error.HTTPError as exc:
-            raise ApiError(method, path, exc.code, exc.read().decode(errors="replace")[:2000]) from exc
+            raise AirflowApiError(method, path, exc.code, exc.read().decode(errors="replace")[:2000]) from exc
         except OSError as exc:  # URLError, refused connections and timeouts are all OSErrors
-            raise ApiError(method, path, None, str(exc)) from exc
+            raise AirflowApiError(method, path, None, str(exc)) from exc
         return json.loads(body) if body else None
 
     def wait_for(self, what: str, probe: Callable[[], _T | None], *, timeout_seconds: float = 60.0) -> _T:
@@ -79,7 +79,7 @@ class AirflowRestClient:
                 value = probe()
                 if value is not None:
                     return value
-            except ApiError as exc:
+            except AirflowApiError as exc:
                 if exc.status is not None and exc.status < 500:
                     raise
                 last = exc
@@ -95,7 +95,7 @@ class AirflowRestClient:
         def probe() -> dict[str, Any] | None:
             try:
                 dag: dict[str, Any] = self.api("GET", f"/dags/{_quote(dag_id)}")
-            except ApiError as exc:
+            except AirflowApiError as exc:
                 if exc.status == 404:
                     return None
                 raise
@@ -191,7 +191,7 @@ class AirflowRestClient:
         path = f"{_ti_path(dag_id, run_id, task_id)}/state-store/{_quote(key)}"
         try:
             return self.api("GET", path)["value"]
-        except ApiError as exc:
+        except AirflowApiError as exc:
             if exc.status == 404:
                 return None
             raise

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from resumable_triggers.testing._deployment_errors import DeploymentError
+from resumable_triggers.testing.airflow._errors import DeploymentError
 
 # Debian installs PostgreSQL's server binaries outside PATH, one directory per major version.
 _DEBIAN_POSTGRES_ROOT = Path("/usr/lib/postgresql")

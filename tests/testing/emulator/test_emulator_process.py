@@ -18,8 +18,8 @@ import pytest
 from resumable_triggers.testing import (
     Emulator,
     EmulatorControl,
+    EmulatorHandle,
     EmulatorProcess,
-    EmulatorServer,
     ManualClock,
     UnknownRunError,
 )
@@ -177,12 +177,12 @@ def test_emulator_process_reports_a_start_failure_with_its_stderr() -> None:
 
 
 @pytest.fixture
-def control(served: EmulatorServer) -> EmulatorControl:
+def control(served: EmulatorHandle) -> EmulatorControl:
     return EmulatorControl(served.url)
 
 
 def test_control_api_mirrors_the_emulator_methods(
-    control: EmulatorControl, emulator: Emulator, served: EmulatorServer, clock: ManualClock
+    control: EmulatorControl, emulator: Emulator, served: EmulatorHandle, clock: ManualClock
 ) -> None:
     """Scripting, finishing, defaults, foreign runs, counters, log and runs work over HTTP like in-process."""
     control.set_default_outcome(result_state="FAILED", duration_seconds=4, error="default")
@@ -208,7 +208,7 @@ def test_control_api_mirrors_the_emulator_methods(
 
 
 def test_control_api_injects_faults_and_rate_limits_and_resets(
-    control: EmulatorControl, emulator: Emulator, served: EmulatorServer
+    control: EmulatorControl, emulator: Emulator, served: EmulatorHandle
 ) -> None:
     """inject_fault and set_rate_limit over HTTP take effect; reset() clears them and the runs."""
     control.inject_fault(endpoint="runs/list", kind="http_error", status=503, retry_after_seconds=3)
@@ -240,7 +240,7 @@ def test_control_api_reports_bad_arguments_and_unknown_runs(control: EmulatorCon
 
 
 def test_control_release_held_over_http(
-    control: EmulatorControl, emulator: Emulator, served: EmulatorServer
+    control: EmulatorControl, emulator: Emulator, served: EmulatorHandle
 ) -> None:
     """A held submit answers once release_held() is called over the control API."""
     control.inject_fault(endpoint="runs/submit", kind="hold")
@@ -268,7 +268,7 @@ def _status(url: str, token: str) -> int:
 
 
 def test_control_api_rotates_personal_access_tokens_and_reset_restores_the_configured_one(
-    control: EmulatorControl, emulator: Emulator, served: EmulatorServer
+    control: EmulatorControl, emulator: Emulator, served: EmulatorHandle
 ) -> None:
     """A rotation over HTTP: the new token is accepted once added, the old one gets 403 once revoked,
     revoking twice says so, and reset() accepts only the configured token again."""

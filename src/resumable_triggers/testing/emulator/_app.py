@@ -2,7 +2,8 @@
 
 A single dispatcher (rather than aiohttp's router plus middlewares) keeps the per-request path short,
 which is what lets one core serve well over a thousand ``runs/get`` a second, and lets unknown routes
-and wrong methods answer in the Databricks error shape.
+and wrong methods answer in the Databricks error shape. The app holds the emulator's
+``RequestPath`` (everything a request needs) and, for ``/__emulator/``, its ``ControlSurface``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,20 @@ from aiohttp import web
 
 from ._api import ROUTES
 from ._control import handle_control
-from ._errors import ApiError, endpoint_not_found
-from ._params import Context, Params, parse_body
+from ._errors import ErrorReply, endpoint_not_found
+from ._params import Params, parse_body
+from ._request_path import RequestPath
+from ._surface import ControlSurface
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
 
 log = logging.getLogger(__name__)
 
-EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator")
+# The app holds what requests need (RequestPath) and what control calls need (the surface), never
+# the emulator's private state.
+REQUEST_PATH_KEY: web.AppKey[RequestPath] = web.AppKey("request_path")
+SURFACE_KEY: web.AppKey[ControlSurface] = web.AppKey("control_surface")
 _JOBS_VERSIONS = frozenset({"2.1", "2.2"})
 
 
@@ -57,24 +63,23 @@ def _drop(request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    emulator = request.app[EMULATOR_KEY]
-    path = request.path
-    if path.startswith("/__emulator/"):
-        return await handle_control(emulator, request)
-    endpoint, version = endpoint_of(path)
+    if request.path.startswith("/__emulator/"):
+        return await handle_control(request.app[SURFACE_KEY], request)
+    path = request.app[REQUEST_PATH_KEY]
+    endpoint, version = endpoint_of(request.path)
     method = request.method
-    if not emulator._attached:
-        emulator._attach(f"{request.scheme}://{request.host}")
-    wait, fault = emulator._admit(endpoint)
+    if not path.attached:
+        path.attach(f"{request.scheme}://{request.host}")
+    wait, fault = path.admit(endpoint)
     if wait:
         retry_after = max(1, math.ceil(wait))
-        error = ApiError(
+        error = ErrorReply(
             429,
             "REQUEST_LIMIT_EXCEEDED",
             f"Too many requests to {endpoint}; retry after {retry_after} s.",
             headers={"Retry-After": str(retry_after)},
         )
-        emulator._record(method, endpoint, 429, None, "rate_limit")
+        path.record(method, endpoint, 429, None, "rate_limit")
         return json_response(error.body, 429, error.headers)
     kind = fault.kind if fault else None
     if fault is not None:
@@ -87,18 +92,18 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             )
             if fault.status < 500 and fault.status != 429:
                 code = "BAD_REQUEST"
-            emulator._record(method, endpoint, fault.status, None, kind)
+            path.record(method, endpoint, fault.status, None, kind)
             message = f"Injected fault: {fault.status} on {endpoint}; the request was not applied."
             return json_response({"error_code": code, "message": message}, fault.status, headers)
         if fault.kind == "drop":
-            emulator._record(method, endpoint, None, None, kind)
+            path.record(method, endpoint, None, None, kind)
             return _drop(request)
         if fault.kind == "latency":
             await asyncio.sleep(fault.delay_seconds)
     try:
-        body, run_id, status = await _serve(emulator, request, method, endpoint, version)
+        body, run_id, status = await _serve(path, request, method, endpoint, version)
         response = json_response(body, status)
-    except ApiError as error:
+    except ErrorReply as error:
         run_id, status = None, error.status
         response = json_response(error.body, error.status, error.headers)
     except Exception:  # last resort: a bug must answer JSON, never a traceback page
@@ -108,23 +113,23 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
             {"error_code": "INTERNAL_ERROR", "message": "Emulator bug; see its log."}, 500
         )
     if kind == "lose_response":
-        emulator._record(method, endpoint, None, run_id, kind)
+        path.record(method, endpoint, None, run_id, kind)
         return _drop(request)
     if kind == "hold":
-        await emulator._hold()
-    emulator._record(method, endpoint, status, run_id, kind)
+        await path.hold()
+    path.record(method, endpoint, status, run_id, kind)
     return response
 
 
 async def _serve(
-    emulator: Emulator, request: web.Request, method: str, endpoint: str, version: str | None
+    path: RequestPath, request: web.Request, method: str, endpoint: str, version: str | None
 ) -> tuple[Any, int | None, int]:
     try:
         raw = await request.read() if request.body_exists else b""
     except web.HTTPRequestEntityTooLarge as exc:
-        raise ApiError(413, "REQUEST_ENTITY_TOO_LARGE", "The request body is too large.") from exc
+        raise ErrorReply(413, "REQUEST_ENTITY_TOO_LARGE", "The request body is too large.") from exc
     if version is None:
-        return _serve_public(emulator, request, method, endpoint, raw)
+        return _serve_public(path, request, method, endpoint, raw)
     handler = ROUTES.get((method, endpoint)) if version in _JOBS_VERSIONS else None
     if handler is None:
         raise endpoint_not_found(method, path_after_api(request.path))
@@ -137,12 +142,7 @@ async def _serve(
     else:
         values = parse_body(raw)
     authorization = request.headers.get("Authorization")
-    with emulator._lock:
-        now = emulator._clock()
-        emulator._auth.check(authorization, now)
-        body, run_id = handler(emulator._workspace, Params(values), Context(now, version, emulator._page_url))
-        if method != "GET":
-            emulator._changed()
+    body, run_id = path.apply(handler, Params(values), version, authorization, mutating=method != "GET")
     return body, run_id, 200
 
 
@@ -152,12 +152,12 @@ def path_after_api(path: str) -> str:
 
 
 def _serve_public(
-    emulator: Emulator, request: web.Request, method: str, endpoint: str, raw: bytes
+    path: RequestPath, request: web.Request, method: str, endpoint: str, raw: bytes
 ) -> tuple[Any, int | None, int]:
     origin = f"{request.scheme}://{request.host}"
     if method == "GET" and endpoint == ".well-known/databricks-config":
         # Without oidc_endpoint databricks-sdk has no discovery URL and OAuth M2M cannot start.
-        return {"oidc_endpoint": f"{origin}/oidc", "workspace_id": str(emulator.workspace_id)}, None, 200
+        return {"oidc_endpoint": f"{origin}/oidc", "workspace_id": str(path.workspace_id)}, None, 200
     if method == "GET" and endpoint == "oidc/.well-known/oauth-authorization-server":
         return (
             {
@@ -174,16 +174,14 @@ def _serve_public(
             200,
         )
     if method == "POST" and endpoint == "oidc/v1/token":
-        with emulator._lock:
-            body = emulator._auth.issue_token(request.headers.get("Authorization"), raw, emulator._clock())
-            emulator._changed()
-        return body, None, 200
+        return path.issue_token(request.headers.get("Authorization"), raw), None, 200
     raise endpoint_not_found(method, request.path)
 
 
 def make_app(emulator: Emulator) -> web.Application:
     # client_max_size bounds what a malformed or hostile body can make the emulator buffer.
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app[EMULATOR_KEY] = emulator
+    app[REQUEST_PATH_KEY] = emulator.request_path
+    app[SURFACE_KEY] = emulator
     app.router.add_route("*", "/{tail:.*}", dispatch)
     return app

@@ -14,18 +14,15 @@ one log folder).
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 from dataclasses import dataclass
 from typing import Literal, cast
 
+from resumable_triggers.testing.airflow._hostname import hostname
+
 AIRFLOW_COMPONENTS: tuple[str, ...] = ("api-server", "scheduler", "dag-processor", "triggerer")
 CELERY_WORKER = "celery-worker"
-# Where the instance's hostname reaches `hostname()` in its process (the environment survives there;
-# only /proc/<pid>/environ is overwritten by setproctitle).
-HOSTNAME_ENV = "RESUMABLE_TRIGGERS_DEPLOYMENT_HOSTNAME"
-HOSTNAME_CALLABLE = "resumable_triggers.testing._deployment_topology.hostname"
+HOSTNAME_CALLABLE = f"{hostname.__module__}.{hostname.__name__}"
 
 # component -> the job type it registers in the metadata database.
 JOB_TYPES = {"scheduler": "SchedulerJob", "dag-processor": "DagProcessorJob", "triggerer": "TriggererJob"}
@@ -34,11 +31,6 @@ Database = Literal["sqlite", "postgres"]
 Executor = Literal["local", "celery"]
 
 _NAME = re.compile(r"^(?P<component>[a-z-]+)(?:\[(?P<index>\d+)\])?$")
-
-
-def hostname() -> str:
-    """``[core] hostname_callable`` of a deployment's processes: the instance's own name, if it has one."""
-    return os.environ.get(HOSTNAME_ENV) or socket.getfqdn()
 
 
 @dataclass(frozen=True, slots=True)

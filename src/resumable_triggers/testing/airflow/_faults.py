@@ -9,6 +9,9 @@ deployment's ``stop()`` resumes everything first.
 Finding the target: ``task_processes`` names the supervisor and task process of a try from their
 process titles; ``component_of_job`` names the instance holding an Airflow job (a trigger's
 ``triggerer_job``), from the hostname each instance records in its jobs.
+
+A deployment holds one ``Faults`` as ``deployment.faults``; it shares the deployment's process
+tracker, launcher (for each instance's main process) and REST client, and keeps what it paused.
 """
 
 from __future__ import annotations
@@ -17,38 +20,33 @@ import contextlib
 import signal
 import subprocess
 import time
-from typing import TYPE_CHECKING
 
 import psutil
 
-from resumable_triggers.testing._deployment_errors import DeploymentError, UnknownJobError, WaitTimeoutError
-from resumable_triggers.testing._deployment_processes import (
-    DeploymentProcess,
+from resumable_triggers.testing.airflow._errors import DeploymentError, UnknownJobError, WaitTimeoutError
+from resumable_triggers.testing.airflow._launcher import Launcher
+from resumable_triggers.testing.airflow._processes import (
     ProcessTracker,
     TaskProcesses,
     group_task_processes,
 )
-from resumable_triggers.testing._deployment_rest import AirflowRestClient
-from resumable_triggers.testing._deployment_topology import JOB_TYPES, Topology
-
-if TYPE_CHECKING:
-    from resumable_triggers.testing.deployment import _Main
+from resumable_triggers.testing.airflow._rest import AirflowRestClient
+from resumable_triggers.testing.airflow._topology import JOB_TYPES, Topology
 
 _STOPPED = (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE)
 
 
-class FaultsMixin(AirflowRestClient):
-    """Finding targets and striking them, for `AirflowDeployment` (which provides the state below)."""
+class Faults:
+    """Finding targets in a deployment and striking them: ``deployment.faults.kill("triggerer")``."""
 
-    topology: Topology
-    _tracker: ProcessTracker
-    _paused: dict[str, set[int]]  # instance name -> PIDs we SIGSTOPped and did not resume yet
-
-    def _main(self, component: str) -> _Main:
-        raise NotImplementedError
-
-    def processes(self, component: str | None = None) -> list[DeploymentProcess]:
-        raise NotImplementedError
+    def __init__(
+        self, *, topology: Topology, launcher: Launcher, tracker: ProcessTracker, rest: AirflowRestClient
+    ) -> None:
+        self._topology = topology
+        self._launcher = launcher
+        self._tracker = tracker
+        self._rest = rest
+        self._paused: dict[str, set[int]] = {}  # instance name -> PIDs we SIGSTOPped, not resumed yet
 
     def task_processes(
         self, dag_id: str | None = None, run_id: str | None = None, task_id: str | None = None
@@ -62,10 +60,10 @@ class FaultsMixin(AirflowRestClient):
         ids of the *current* tries that match, so orphans of older tries are listed only without
         filters (their PIDs are also in ``task_tries()``).
         """
-        found = group_task_processes(self.processes())
+        found = group_task_processes(self._tracker.alive())
         if dag_id is None and run_id is None and task_id is None:
             return found
-        wanted = self.current_ti_ids(dag_id, run_id, task_id)
+        wanted = self._rest.current_ti_ids(dag_id, run_id, task_id)
         return [tp for tp in found if tp.ti_id in wanted]
 
     def wait_for_task_processes(
@@ -88,7 +86,7 @@ class FaultsMixin(AirflowRestClient):
             return started[0] if started else None
 
         what = f"the processes of {dag_id}/{run_id}/{task_id}"
-        return self.wait_for(what, probe, timeout_seconds=timeout_seconds)
+        return self._rest.wait_for(what, probe, timeout_seconds=timeout_seconds)
 
     def component_of_job(self, job_id: int) -> str:
         """The instance that registered Airflow job ``job_id``, e.g. ``"triggerer[1]"``.
@@ -99,7 +97,7 @@ class FaultsMixin(AirflowRestClient):
         """
         offset = 0
         while True:
-            page = self.api("GET", "/jobs", params={"order_by": "-id", "limit": 100, "offset": offset})
+            page = self._rest.api("GET", "/jobs", params={"order_by": "-id", "limit": 100, "offset": offset})
             jobs = page["jobs"]
             job = next((j for j in jobs if j["id"] == job_id), None)
             if job is not None or not jobs or jobs[-1]["id"] < job_id:
@@ -107,7 +105,7 @@ class FaultsMixin(AirflowRestClient):
             offset += len(jobs)
         if job is None:
             raise UnknownJobError(job_id, None, None)
-        instance = self.topology.by_hostname(job.get("hostname") or "")
+        instance = self._topology.by_hostname(job.get("hostname") or "")
         if instance is None or JOB_TYPES.get(instance.component) != job.get("job_type"):
             raise UnknownJobError(job_id, job.get("hostname"), job.get("job_type"))
         return instance.name
@@ -129,8 +127,8 @@ class FaultsMixin(AirflowRestClient):
         container. Paused processes are resumed after the signal, so that it takes effect. With
         ``wait``, returns once the signalled processes are gone (a SIGTERMed triggerer takes ~10 s).
         """
-        name = self.topology.instance(component).name
-        main = self._main(name)
+        name = self._topology.instance(component).name
+        main = self._launcher.main(name)
         pids = [p.pid for p in self._tracker.alive(name)] if whole_tree else [main.popen.pid]
         if main.popen.poll() is not None and not whole_tree:
             raise DeploymentError(f"{name} is not running (exit code {main.popen.returncode})")
@@ -156,7 +154,7 @@ class FaultsMixin(AirflowRestClient):
         Returns once every one of them is stopped (as ``/proc`` shows); raises DeploymentError if the
         instance has no live process of that role.
         """
-        name = self.topology.instance(component).name
+        name = self._topology.instance(component).name
         frozen: set[int] = set()
         for _ in range(5):  # a process may fork between listing and stopping; go again until none did
             targets = [
@@ -180,7 +178,7 @@ class FaultsMixin(AirflowRestClient):
 
     def resume(self, component: str) -> list[int]:
         """SIGCONT what ``pause`` froze in an instance; return those PIDs (still alive or not)."""
-        name = self.topology.instance(component).name
+        name = self._topology.instance(component).name
         pids = sorted(self._paused.pop(name, set()))
         self._tracker.send(pids, signal.SIGCONT)
         return pids
@@ -188,6 +186,12 @@ class FaultsMixin(AirflowRestClient):
     def paused(self) -> dict[str, list[int]]:
         """The PIDs each instance has frozen now (by ``pause``, not yet resumed)."""
         return {name: sorted(pids) for name, pids in self._paused.items() if pids}
+
+    def resume_everything(self) -> None:
+        """SIGCONT every live process of the deployment, paused or not: before a stop, since a stopped
+        process acts on no signal but SIGKILL, and children forked into a frozen tree froze too."""
+        self._tracker.send([p.pid for p in self._tracker.alive()], signal.SIGCONT)
+        self._paused.clear()
 
     def _wait_stopped(self, name: str, pids: set[int], timeout_seconds: float) -> None:
         deadline = time.monotonic() + timeout_seconds
