@@ -19,10 +19,14 @@ OTHER = 43
 
 
 def verdict(
-    state: str | None, marker: WatchMarker | None = None, *, job_active: bool | None = True
+    state: str | None,
+    marker: WatchMarker | None = None,
+    *,
+    job_active: bool | None = True,
+    watching_try: int | None = None,
 ) -> KillVerdict:
     view = TaskView(state=state, marker=marker)
-    return kill_verdict(external_id=MINE, job_active=job_active, view=view).kind
+    return kill_verdict(external_id=MINE, job_active=job_active, view=view, watching_try=watching_try).kind
 
 
 def on(external_id: int, try_number: int = 1) -> WatchMarker:
@@ -65,6 +69,17 @@ def test_deferred_task_cleared_by_a_user_cancels_before_the_next_try_starts() ->
 def test_task_deferred_on_another_job_cancels_the_one_left_behind() -> None:
     """After a clear, the new try submitted another job and deferred on it: ours is abandoned."""
     assert KillVerdict.CANCEL == verdict("deferred", on(OTHER, try_number=2))
+
+
+def test_marker_of_a_zombie_try_older_than_the_trigger_does_not_cancel_its_job() -> None:
+    """Try 2 deferred on our job; then a zombie try 1 woke and pushed its own marker, naming the job it
+    held before: older than the trigger's try, it speaks for nobody, and our job keeps running."""
+    assert KillVerdict.KEEP == verdict("deferred", on(OTHER, try_number=1), watching_try=2)
+
+
+def test_marker_of_a_later_try_on_another_job_still_cancels_ours() -> None:
+    """The trigger's try is known, and a later try deferred on another job: ours was left behind."""
+    assert KillVerdict.CANCEL == verdict("deferred", on(OTHER, try_number=3), watching_try=2)
 
 
 def test_deferred_task_without_a_marker_keeps_the_job() -> None:

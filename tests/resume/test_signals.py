@@ -29,6 +29,31 @@ def test_sigterm_during_a_supervisor_call_waits_until_the_call_returned() -> Non
     assert ["call finished"] == completed
 
 
+def test_second_sigterm_while_the_first_is_handled_is_absorbed() -> None:
+    """A whole process group stopped at once sends the task two SIGTERMs (its own and the one its
+    supervisor forwards): the second must not interrupt the decision the first started."""
+    guard = CheckpointGuard()
+    decided = []
+    with guard.armed():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        except SigtermReceived:
+            with guard.supervisor_call():  # reading the task's state, as _on_sigterm does
+                os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGTERM)
+            decided.append("checkpoint")
+    assert (["checkpoint"], 2) == (decided, guard.absorbed)
+
+
+def test_a_new_window_raises_again_after_an_absorbed_one() -> None:
+    """Absorbing is per window: a later armed window (a later resumption) hears SIGTERM anew."""
+    guard = CheckpointGuard()
+    with pytest.raises(SigtermReceived), guard.armed():
+        os.kill(os.getpid(), signal.SIGTERM)
+    with pytest.raises(SigtermReceived), guard.armed():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def test_previous_handler_is_restored_after_the_window() -> None:
     """Outside held windows, Airflow's own SIGTERM handler is back in place."""
 

@@ -16,12 +16,18 @@ kills healthy runs that another triggerer is watching. So the trigger looks befo
     deferred / up for retry, on this job .................... KEEP    reassigned to another triggerer,
                                                                       or a retry will reconnect
     deferred, no watch marker ............................... KEEP    nothing proves it abandoned
+      (or one written by a try older than the trigger's)              (a zombie try writes one too)
     scheduled / queued / running, unreadable, unknown ....... LOOK_AGAIN (a try is starting or
                                                                       resuming: its next step decides)
 
 The *watch marker* is an XCom (``WATCH_MARKER_KEY``) that the operator pushes right before each
 deferral, naming the try and the job it defers on. Airflow deletes a task's XComs when a new try
-starts (not when a deferred try resumes), so the marker always speaks for the latest deferral.
+starts (not when a deferred try resumes), so the marker speaks for the latest deferral, with one
+exception: a try the scheduler gave up may still be alive (a frozen worker, woken later, measured in
+the HA matrix); it believes it holds the job and pushes a marker as its SIGTERM checkpoint, after the
+current try's, and Airflow accepts a stale try's XCom. So a marker older than the trigger's own try
+speaks for nobody, and counts as no marker.
+
 ``LOOK_AGAIN`` is retried within ``[triggerer] on_kill_timeout``; if the picture never settles the job
 keeps running and the trigger logs an error naming it: a run left running costs less than a healthy
 run killed.
@@ -117,14 +123,23 @@ class TaskView:
     marker: WatchMarker | None
 
 
-def kill_verdict(*, external_id: ExternalId, job_active: bool | None, view: TaskView | None) -> Verdict:
+def kill_verdict(
+    *,
+    external_id: ExternalId,
+    job_active: bool | None,
+    view: TaskView | None,
+    watching_try: int | None = None,
+) -> Verdict:
     """Whether ``on_kill`` may cancel ``external_id``. ``job_active`` None: its status could not be
-    read; ``view`` None: Airflow could not be asked."""
+    read; ``view`` None: Airflow could not be asked; ``watching_try``: the try whose deferral the
+    killed trigger serves (None: unknown, every marker counts)."""
     if job_active is False:
         return Verdict(KillVerdict.KEEP, f"job {external_id} already finished: nothing to cancel")
     if view is None:
         return Verdict(KillVerdict.LOOK_AGAIN, "the task's state could not be read")
     state, marker = view.state, view.marker
+    if marker is not None and watching_try is not None and marker.try_number < watching_try:
+        marker = None  # written by an older try that was still alive: see the module docstring
     if state in _FINISHED:
         return Verdict(KillVerdict.CANCEL, f"the task is {state}: a user stopped it, or it ended")
     if state == _CLEARED_WHILE_RUNNING:

@@ -308,7 +308,13 @@ class ResumableDeferrableOperator(BaseOperator):
             raise TrySuperseded(
                 f"this try is no longer current (the task is {state}); job {external_id} keeps running"
             )
-        self.log.info("worker is shutting down: checkpointing job %s, which keeps running", external_id)
+        # "running" may be a newer try's (states are keyed by task): a zombie try lands here too, and
+        # Airflow then refuses its deferral, so the job is never cancelled either way.
+        self.log.info(
+            "SIGTERM while the task is running (a worker shutdown, or a newer try took over): "
+            "checkpointing job %s into a deferral; it keeps running",
+            external_id,
+        )
         if AirflowTaskCheckpointed is not None:
             raise AirflowTaskCheckpointed(checkpoint_data={self.external_id_xcom_key: external_id})
         self._defer(context, external_id)

@@ -10,6 +10,12 @@ handler with one that does no I/O at all: it raises ``SigtermReceived`` in the m
 the main thread is inside a supervisor call that the guard knows of, remembers the signal and raises
 as soon as that call has returned. The operator then decides, in ordinary code, whether this was a
 worker shutdown (checkpoint: defer again) or a user's kill (cancel the job).
+
+One SIGTERM per window: later ones are absorbed while the operator decides. A container stopped with
+its whole process group signalled sends the task two at once (its own, and the one its supervisor
+forwards), and the second used to interrupt the decision it had started, failing the try (measured on
+the Celery topology). Whatever a second SIGTERM means, the first already asked the same question;
+Airflow's supervisor escalates to SIGKILL if the answer takes too long.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class CheckpointGuard:
         self._supervisor_calls = 0
         self._pending = False
         self._armed = False
+        self._received = False
+        self.absorbed = 0  # SIGTERMs that arrived after the one being handled (for logs and tests)
 
     @contextmanager
     def armed(self) -> Iterator[None]:
@@ -45,7 +53,7 @@ class CheckpointGuard:
             yield
             return
         previous: Any = signal.signal(signal.SIGTERM, self._handle)
-        self._armed = True
+        self._armed, self._received = True, False
         try:
             yield
         finally:
@@ -61,12 +69,15 @@ class CheckpointGuard:
         finally:
             self._supervisor_calls -= 1
         if self._supervisor_calls == 0 and self._pending and self._armed:
-            self._pending = False
+            self._pending, self._received = False, True
             raise SigtermReceived
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self._received or self._pending:
+            self.absorbed += 1
+            return
         if self._supervisor_calls:
             self._pending = True
             return
-        self._pending = False
+        self._received = True
         raise SigtermReceived

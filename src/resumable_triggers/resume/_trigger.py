@@ -221,6 +221,12 @@ class ResumableJobTrigger(BaseTrigger, Generic[ArgsT]):
         """How Airflow sees this trigger's task now, through the triggerer's supervisor."""
         return await airflow_task_view(self.task_instance)
 
+    def _watching_try(self) -> int | None:
+        # The triggerer sets ``task_instance`` on the triggers it runs; a trigger driven by hand (tests,
+        # ``run_trigger`` elsewhere) has none, and then every marker counts.
+        try_number = getattr(getattr(self, "task_instance", None), "try_number", None)
+        return try_number if isinstance(try_number, int) else None
+
     async def on_kill(self) -> None:
         """Cancel the job only when a user stopped the task, decided from facts (see ``_kill``).
 
@@ -258,7 +264,9 @@ class ResumableJobTrigger(BaseTrigger, Generic[ArgsT]):
             except Exception as exc:  # noqa: BLE001 - any doubt must keep a healthy job running
                 log.warning("could not read the task's state: %s", exc)
                 view = None
-            verdict = kill_verdict(external_id=external_id, job_active=job_active, view=view)
+            verdict = kill_verdict(
+                external_id=external_id, job_active=job_active, view=view, watching_try=self._watching_try()
+            )
             if verdict.kind is not KillVerdict.LOOK_AGAIN or self._clock() >= deadline:
                 break
             await self._sleep(1.0)

@@ -133,3 +133,50 @@ def test_zombie_worker_resumed_while_the_next_try_watches_cancels_nothing(ha: Da
     zombie_log = dag_run.logs(1)
     assert "checkpointing job" in zombie_log
     assert "Failed to report terminal task state to supervisor state=deferred" in zombie_log
+
+
+def test_celery_warm_shutdown_leaves_a_task_polling_in_the_worker_until_it_is_killed(
+    ha: DatabricksE2E,
+) -> None:
+    """SIGTERM to the Celery worker's main process alone (a warm shutdown: how Airflow's Helm chart
+    stops workers) does not reach the task: Celery waits for it, and the ``deferrable=False`` task
+    keeps polling its run. When the grace period ends and the worker's tree is SIGKILLed, the
+    scheduler gives the try up, and try 2 reconnects to the same run. Nothing is cancelled."""
+    dag_run = ha.start(IN_WORKER)
+    [run] = dag_run.wait_for_runs(1)
+    ha.airflow.wait_for("the record to name the run", lambda: (dag_run.record() or {}).get("external_id"))
+    worker = dag_run.processes().component
+
+    ha.airflow.faults.kill(worker, signal.SIGTERM, wait=False)
+    polls = ha.requests("runs/get")
+    for _ in range(3):  # the task polls once a second, through the worker's warm shutdown
+        polls = ha.wait_for_requests(more_than=polls, endpoint="runs/get")
+    assert ("running", 1) == (dag_run.ti()["state"], dag_run.ti()["try_number"])
+    ha.airflow.faults.kill(worker, signal.SIGKILL, whole_tree=True)
+    ha.airflow.restart(worker)
+    dag_run.wait_for_try(2, "running")
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    assert "resume decision: reconnect" in dag_run.logs(2)
+
+
+def test_celery_worker_tree_sigtermed_checkpoints_the_task_into_a_deferral(ha: DatabricksE2E) -> None:
+    """SIGTERM to every process of the Celery worker (a container stopped with its whole process
+    group signalled) reaches the ``deferrable=False`` task through its supervisor: it sees its task
+    still running, so it neither cancels nor fails, but checkpoints into a deferral on the same run.
+    A triggerer watches the run, and the task resumes and succeeds in its first try."""
+    dag_run = ha.start(IN_WORKER)
+    [run] = dag_run.wait_for_runs(1)
+    ha.airflow.wait_for("the record to name the run", lambda: (dag_run.record() or {}).get("external_id"))
+    worker = dag_run.processes().component
+
+    ha.airflow.faults.kill(worker, signal.SIGTERM, whole_tree=True, timeout_seconds=60)
+    dag_run.wait_for_deferred_and_watched()
+    ha.airflow.restart(worker)
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
+
+    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=1)
+    assert "checkpointing job" in dag_run.logs(1)

@@ -188,3 +188,17 @@ async def test_reset_forgets_runs_faults_limits_and_counters(api: Api, emulator:
     listed = await api.call("GET", "runs/list")
     gone = (await api.call("GET", "runs/get", params={"run_id": run_id}))[0]
     assert ((200, {"has_more": False}), 400, []) == (listed, gone, emulator.runs())
+
+
+@pytest.mark.asyncio
+async def test_ids_continue_after_reset_so_a_late_cancel_of_a_forgotten_run_hits_nothing(
+    api: Api, emulator: Emulator
+) -> None:
+    """A cancel for a run of before the reset (a trigger's late on_kill in an earlier test) answers
+    400 and leaves the new run with a new id running: ids never repeat across resets."""
+    old_run = await api.submit()
+    emulator.reset()
+    new_run = await api.submit()
+    late_cancel = (await api.call("POST", "runs/cancel", json={"run_id": old_run}))[0]
+    assert (True, 400) == (new_run > old_run, late_cancel)
+    assert emulator.get_run(new_run)["state"]["life_cycle_state"] in ("PENDING", "RUNNING")

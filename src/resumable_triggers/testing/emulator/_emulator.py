@@ -255,7 +255,11 @@ class Emulator(ControlSurface):
 
     def reset(self) -> None:
         with self._lock:
+            # Ids keep growing across resets: a late request of an earlier test (a cancel sent by a
+            # trigger's on_kill after its DAG run was failed) must find no run, not the next test's.
+            next_ids = self._workspace.next_id, self._workspace.next_job_id
             self._workspace.clear()
+            self._workspace.next_id, self._workspace.next_job_id = next_ids
             self._workspace.default = Outcome()
             self._auth.reset_tokens()
             self.request_path.clear()

@@ -193,7 +193,8 @@ class ControlSurface(Protocol):
     @operation("POST", "reset")
     def reset(self) -> None:
         """Forget runs, jobs, tokens, scripts, faults, limits, counters and the log (not OAuth tokens);
-        accept only the configured PAT again."""
+        accept only the configured PAT again. New run and job ids continue where they were, so a
+        late request about a forgotten run finds nothing rather than a new run with its id."""
         ...
 
 
