@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from resumable_triggers._bench._results import BenchReport
 from resumable_triggers._cli import main
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,7 +30,7 @@ METRICS = {
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
     code = main(
         [
@@ -45,7 +46,12 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )  # fmt: skip
     assert 0 == code
     assert (out / "bench.png").stat().st_size > 10_000
-    return json.loads((out / "bench.json").read_text())
+    return out / "bench.json"
+
+
+@pytest.fixture(scope="module")
+def report(report_file: Path) -> dict:
+    return json.loads(report_file.read_text())
 
 
 @pytest.mark.parametrize("implementation", ["ours", "provider"])
@@ -81,6 +87,14 @@ def test_report_says_how_to_reproduce_it(report: dict) -> None:
     assert bench["command"].startswith("resumable-triggers bench --runs 20 --poll-seconds 1.0")
     assert {"cpus", "memory_bytes", "platform"} <= bench["machine"].keys()
     assert "apache-airflow-providers-databricks" in bench["versions"]
+
+
+def test_report_reads_back_into_typed_values_and_writes_the_same_json(report_file: Path) -> None:
+    """What ``--json`` wrote loads into a BenchReport and writes back byte for byte, with the schedule
+    each phase ran."""
+    typed = BenchReport.from_json(json.loads(report_file.read_text()))
+    assert report_file.read_text() == json.dumps(typed.to_json(), indent=1) + "\n"
+    assert (3.0, 3.0) == (typed.ours.lead_seconds, typed.ours.spread_seconds)
 
 
 def test_bench_module_exposes_the_cli_contract() -> None:

@@ -10,7 +10,9 @@ submits runs that finish at staggered, planned times, and measures the trigger p
 - restart storm: N triggers started at once on long runs, behind an emulator rate limit (requests per
   second against the budget, 429s, time until every run was first polled).
 
-``_report`` checks the issue's targets and prints a table; ``_plot`` draws the PNG.
+``_phase`` runs a phase and ``_metrics`` turns what it measured into a typed result; ``_results`` holds
+the report's types and its JSON; ``_report`` checks the issue's targets and prints a table; ``_plot``
+draws the PNG.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``resumable-triggers bench``: arguments, the phases in order, the JSON report and the plot."""
+"""``resumable-triggers bench``: arguments, the phases in order, then the report (JSON, plot, table)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,24 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from resumable_triggers._bench._phase import PhaseSettings, run_phase
+from resumable_triggers._bench._phase import PhaseSettings, run_main_phase, run_storm_phase
 from resumable_triggers._bench._report import comparison, table, targets
+from resumable_triggers._bench._results import (
+    BenchReport,
+    Comparison,
+    Machine,
+    MainResult,
+    Provenance,
+    RestartStorm,
+    StormResult,
+)
 from resumable_triggers.databricks.client._watch_plan import PAGE_SIZE
+
+R = TypeVar("R", MainResult, StormResult)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +105,7 @@ def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: 
     return max(30 * poll_seconds, runs / headroom)
 
 
-def _machine() -> dict[str, Any]:
+def _machine() -> Machine:
     import psutil
 
     cpus = os.cpu_count() or 0
@@ -105,14 +117,14 @@ def _machine() -> dict[str, Any]:
             for line in Path("/proc/cpuinfo").read_text().splitlines()
             if line.startswith("model name")
         )
-    return {
-        "cpus": cpus,
-        "cpu_model": model,
-        "memory_bytes": memory,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "summary": f"{cpus} cores, {memory / 2**30:.0f} GiB, Python {platform.python_version()}",
-    }
+    return Machine(
+        cpus=cpus,
+        cpu_model=model,
+        memory_bytes=memory,
+        platform=platform.platform(),
+        python=platform.python_version(),
+        summary=f"{cpus} cores, {memory / 2**30:.0f} GiB, Python {platform.python_version()}",
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -153,13 +165,12 @@ def run(args: argparse.Namespace) -> int:
     )
     keep = args.workdir is not None
 
-    def phase(implementation: str, mode: str, runs: int) -> dict[str, Any]:
+    def phase(mode: str, measure: Callable[[PhaseSettings, Path], R], implementation: str, runs: int) -> R:
         spread = args.spread_seconds or default_spread_seconds(
             runs, args.poll_seconds, args.requests_per_second
         )
         settings = PhaseSettings(
             implementation=implementation,
-            mode=mode,
             runs=runs,
             poll_seconds=args.poll_seconds,
             requests_per_second=args.requests_per_second,
@@ -180,48 +191,61 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
         started = time.monotonic()
-        result = run_phase(settings, workdir / f"{implementation}-{mode}-{runs}")
+        result = measure(settings, workdir / f"{implementation}-{mode}-{runs}")
         print(f"bench:   done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
         return result
 
-    report: dict[str, Any] = {
-        "bench": {
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "command": _command(args),
-            "machine": _machine(),
-            "versions": _versions(),
-            "settings": {k: v for k, v in vars(args).items() if not k.startswith("_")},
-        }
-    }
+    def main(implementation: str, runs: int) -> MainResult:
+        return phase("main", run_main_phase, implementation, runs)
+
+    def storm(implementation: str, runs: int) -> StormResult:
+        return phase("storm", run_storm_phase, implementation, runs)
+
+    provenance = Provenance(
+        date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        command=_command(args),
+        machine=_machine(),
+        versions=_versions(),
+        settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
+    )
+    ours_at_compare_runs: MainResult | None = None
+    provider: MainResult | None = None
+    ratios: Comparison | None = None
+    restart_storm: RestartStorm | None = None
     try:
-        report["ours"] = phase("ours", "main", args.runs)
+        ours = main("ours", args.runs)
         if args.compare:
             if compare_runs != args.runs:
-                report["ours_at_compare_runs"] = phase("ours", "main", compare_runs)
-            report["provider"] = phase("provider", "main", compare_runs)
-            report["comparison"] = comparison(
-                report.get("ours_at_compare_runs", report["ours"]), report["provider"]
-            )
+                ours_at_compare_runs = main("ours", compare_runs)
+            provider = main("provider", compare_runs)
+            ratios = comparison(ours_at_compare_runs or ours, provider)
         if storm_runs:
-            report["restart_storm"] = {"ours": phase("ours", "storm", storm_runs)}
-            if args.compare:
-                report["restart_storm"]["provider"] = phase(
-                    "provider", "storm", min(storm_runs, compare_runs)
-                )
+            restart_storm = RestartStorm(
+                ours=storm("ours", storm_runs),
+                provider=storm("provider", min(storm_runs, compare_runs)) if args.compare else None,
+            )
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    report["targets"] = targets(report)
+    report = BenchReport(
+        bench=provenance,
+        ours=ours,
+        ours_at_compare_runs=ours_at_compare_runs,
+        provider=provider,
+        comparison=ratios,
+        restart_storm=restart_storm,
+        targets=targets(ours, ratios, restart_storm.ours if restart_storm else None),
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+        Path(args.json).write_text(json.dumps(report.to_json(), indent=1) + "\n")
     if args.plot:
         from resumable_triggers._bench._plot import plot
 
         plot(report, args.plot)
     print(table(report))
     print()
-    for target in report["targets"]:
-        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[target["met"]]
-        note = "" if target["applies"] else "  (not the size the target is stated for)"
-        print(f"{mark} {target['target']}: {target['measured']}{note}")
-    return 1 if any(t["met"] is False and t["applies"] for t in report["targets"]) else 0
+    for target in report.targets:
+        mark = {True: "met   ", False: "MISSED", None: "n/a   "}[target.met]
+        note = "" if target.applies else "  (not the size the target is stated for)"
+        print(f"{mark} {target.target}: {target.measured}{note}")
+    return 1 if any(t.met is False and t.applies for t in report.targets) else 0
