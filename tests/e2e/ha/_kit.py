@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import TypeVar
 
-from e2e_testkit import DagRun
+from e2e_testkit import WAIT_SECONDS, DagRun
 
 from resumable_triggers.testing.airflow import AirflowDeployment
 
@@ -13,6 +15,7 @@ IN_WORKER = "e2e_dbx_in_worker"
 PATIENT = "e2e_dbx_patient"
 BUDGET = "e2e_dbx_budget"
 TRIGGERERS = ("triggerer[0]", "triggerer[1]")
+T = TypeVar("T")
 
 
 def holder_of(dag_run: DagRun) -> tuple[int, str]:
@@ -58,3 +61,15 @@ def trigger_logs(dag_run: DagRun, job: int) -> str:
     """What the trigger wrote in triggerer job ``job`` (Airflow's log file for it, on this machine)."""
     folder = dag_run.airflow.home / "logs" / f"dag_id={dag_run.dag_id}" / f"run_id={dag_run.run_id}"
     return "".join(path.read_text(errors="replace") for path in folder.rglob(f"*.log.trigger.{job}.log"))
+
+
+def restarting_the_dead(airflow: AirflowDeployment, what: str, probe: Callable[[], T | None]) -> T:
+    """Wait for ``probe`` as ``wait_for`` does, restarting every component that died meanwhile, as an
+    orchestrator would: a database restart kills a scheduler at its next query, seconds later, so one
+    ``ensure_running`` right after the fault can come too early."""
+
+    def step() -> T | None:
+        airflow.ensure_running()
+        return probe()
+
+    return airflow.wait_for(what, step, timeout_seconds=WAIT_SECONDS)

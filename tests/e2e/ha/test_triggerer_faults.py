@@ -16,7 +16,15 @@ import time
 import pytest
 from e2e_testkit import DatabricksE2E
 
-from ._kit import DEFERRED, TRIGGERERS, heartbeat_after, holder_of, taken_over, trigger_logs
+from ._kit import (
+    DEFERRED,
+    TRIGGERERS,
+    heartbeat_after,
+    holder_of,
+    restarting_the_dead,
+    taken_over,
+    trigger_logs,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -157,12 +165,20 @@ def test_postgres_restarted_while_deferred_and_while_a_task_is_in_execute(ha: Da
 
     ha.airflow.restart("postgres")
     in_execute.release_gate("before_submit")
-    ha.airflow.ensure_running()
     for dag_run in (deferred, in_execute):
+        restarting_the_dead(
+            ha.airflow,
+            f"{dag_run.run_id} to be deferred and watched",
+            lambda d=dag_run: d.triggerer_job_id() if d.ti()["state"] == "deferred" else None,
+        )
         dag_run.wait_for_deferred_and_watched()
         dag_run.finish_run(dag_run.wait_for_runs(1)[0]["run_id"])
     for dag_run in (deferred, in_execute):
-        dag_run.wait_for_state("success")
+        restarting_the_dead(
+            ha.airflow,
+            f"{dag_run.run_id} to succeed",
+            lambda d=dag_run: True if d.ti()["state"] == "success" else None,
+        )
 
     outcomes = [dag_run.outcome() for dag_run in (deferred, in_execute)]
     assert [["SUCCESS"], ["SUCCESS"]] == [o.run_results for o in outcomes]

@@ -26,62 +26,41 @@ def assert_one_run_no_cancel(dag_run: DagRun, run_id: int, *, try_number: int) -
     assert (run_id, 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
 
 
-def api_server_sigkilled_while_gated(ha: DatabricksE2E, dag_run: DagRun, point: str) -> None:
-    """SIGKILL the API server (its whole tree) while the task waits at ``point``, let the task go on
-    into the outage, and restart the API server at once, as an orchestrator would.
+@pytest.mark.parametrize(
+    ("point", "retry_decision"),
+    [("after_submit", "submit_with_stored_token"), ("before_defer", "reconnect")],
+    ids=["while_the_task_records_its_run", "while_the_task_defers"],
+)
+def test_api_server_sigkilled_and_restarted_keeps_one_run(
+    ha: DatabricksE2E, point: str, retry_decision: str
+) -> None:
+    """The API server (its whole tree) is SIGKILLed while the task waits right after the submit
+    (before the record names the run), or right before the deferral (record stored, marker pushed);
+    the task goes on into the outage, and the API server is restarted at once, as an orchestrator would.
 
-    Which try survives depends on how fast the API server is back, and this test does not pretend to
+    Which try survives depends on how fast the API server is back, and the test does not pretend to
     know: the supervisor retries each request for ~10 s (5 attempts, measured), so a quick restart
-    lets try 1 carry on; a slower one fails try 1, and try 2 resumes from the record. The DAG retries
-    20 s after a failure: every try that starts while the API server is down fails in its supervisor
-    before our code runs, and with no delay (measured) the outage burnt try 2 as well, or every try,
-    leaving the run to finish unwatched while the DAG run failed."""
+    lets try 1 carry on; a slower one loses try 1, and try 2 takes ``retry_decision`` on what was
+    stored (the idempotency token, or the record naming the run), so it never submits a new run. The
+    DAG retries 20 s after a failure: every try that starts while the API server is down fails in its
+    supervisor before our code runs, and with no delay (measured) the outage burnt every try, leaving
+    the run to finish unwatched while the DAG run failed."""
+    dag_run = ha.start(PATIENT, pause={point: [1]})
     dag_run.wait_for_gate(point)
+    [run] = dag_run.runs()
+
     ha.airflow.faults.kill("api-server", signal.SIGKILL, whole_tree=True)
     dag_run.release_gate(point)
     ha.airflow.restart("api-server")
+    dag_run.wait_for_deferred_and_watched()
+    dag_run.finish_run(run["run_id"])
+    dag_run.wait_for_state("success")
 
-
-def assert_resumed_from_the_record(dag_run: DagRun, run_id: int, retry_decision: str) -> None:
-    """One run, nothing cancelled, success in try 1 (the supervisor bridged the outage) or in try 2,
-    which then took ``retry_decision`` on the stored record (and so never submitted a new run)."""
     outcome = dag_run.outcome()
     assert outcome.try_number in (1, 2)
-    assert_one_run_no_cancel(dag_run, run_id, try_number=outcome.try_number)
+    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=outcome.try_number)
     if outcome.try_number == 2:
         assert f"resume decision: {retry_decision}" in dag_run.logs(2)
-
-
-def test_api_server_sigkilled_while_the_task_records_its_run_keeps_one_run(ha: DatabricksE2E) -> None:
-    """The API server dies right after the submit, before the task stored the record that names the
-    run. Either the store waits the outage out, or try 1 fails and try 2 finds the record with the
-    idempotency token only, submits again with it, and Databricks answers with the same run."""
-    dag_run = ha.start(PATIENT, pause={"after_submit": [1]})
-    dag_run.wait_for_gate("after_submit")
-    [run] = dag_run.runs()
-
-    api_server_sigkilled_while_gated(ha, dag_run, "after_submit")
-    dag_run.wait_for_deferred_and_watched()
-    dag_run.finish_run(run["run_id"])
-    dag_run.wait_for_state("success")
-
-    assert_resumed_from_the_record(dag_run, run["run_id"], "submit_with_stored_token")
-
-
-def test_api_server_sigkilled_while_the_task_defers_keeps_one_run(ha: DatabricksE2E) -> None:
-    """The API server dies when the task is about to defer (record stored, watch marker pushed).
-    Either the deferral waits the outage out, or try 1 is lost and try 2 reads the record, finds the
-    run active and defers on it: one run, nothing cancelled."""
-    dag_run = ha.start(PATIENT, pause={"before_defer": [1]})
-    dag_run.wait_for_gate("before_defer")
-    [run] = dag_run.runs()
-
-    api_server_sigkilled_while_gated(ha, dag_run, "before_defer")
-    dag_run.wait_for_deferred_and_watched()
-    dag_run.finish_run(run["run_id"])
-    dag_run.wait_for_state("success")
-
-    assert_resumed_from_the_record(dag_run, run["run_id"], "reconnect")
 
 
 def test_celery_worker_sigkilled_right_after_submit_the_retry_adopts_the_run(ha: DatabricksE2E) -> None:
