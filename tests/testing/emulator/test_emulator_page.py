@@ -204,6 +204,7 @@ async def test_a_repaired_run_lists_its_original_attempt_and_the_repair(api: Api
 
 @pytest.mark.asyncio
 async def test_a_run_never_repaired_says_so(api: Api, clock: ManualClock) -> None:
+    """A run with only its original attempt has no repair table, and the page says why."""
     run_id = await api.submit(task("main"))
     clock.advance(10)
 
@@ -227,17 +228,30 @@ async def test_a_task_runs_link_opens_its_parent_run_with_the_task_picked_out(ap
     assert "class" not in page.first("tr", data_task_key="a")
 
 
-@pytest.mark.parametrize("path", ["/__emulator/ui/runs/911999999999999", "/__emulator/ui/runs/nope"])
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        (
+            "/__emulator/ui/runs/911999999999999",
+            "Run 911999999999999 does not exist in this workspace (never submitted, deleted or expired).",
+        ),
+        ("/__emulator/ui/runs/nope", "No emulator page at /__emulator/ui/runs/nope."),
+        ("/__emulator/ui/elsewhere", "No emulator page at /__emulator/ui/elsewhere."),
+    ],
+)
 @pytest.mark.asyncio
-async def test_an_unknown_run_or_page_answers_404_with_a_page_that_says_so(api: Api, path: str) -> None:
+async def test_an_unknown_run_or_page_answers_404_with_a_page_that_says_so(
+    api: Api, path: str, message: str
+) -> None:
+    """A run id the workspace does not hold, or a path that is no page, answers an HTML 404 saying so."""
     status, content_type, page = await fetch(api, path)
 
-    assert (404, "text/html") == (status, content_type)
-    assert "does not exist in this workspace" in page.text or "No emulator page at" in page.text
+    assert (404, "text/html", message) == (status, content_type, page.text)
 
 
 @pytest.mark.asyncio
 async def test_a_deleted_run_is_gone_from_its_page_and_the_list(api: Api, clock: ManualClock) -> None:
+    """After runs/delete the run's page answers 404 and the runs list no longer has it."""
     run_id = await api.submit(task("main"))
     clock.advance(10)
     await api.ok("POST", "runs/delete", json={"run_id": run_id})
