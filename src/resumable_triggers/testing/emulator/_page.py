@@ -109,7 +109,8 @@ def render_run(view: RunView) -> str:
         ("Duration", _seconds(view.end_ms - view.phases.start_ms)),
     ]
     listed = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts)
-    message = f'<p class="message">{escape(view.state.message)}</p>' if view.state.message else ""
+    tone = "message" if view.state.active or view.state.result == "SUCCESS" else "message failed"
+    message = f'<p class="{tone}">{escape(view.state.message)}</p>' if view.state.message else ""
     active = "true" if view.state.active else "false"
     return (
         f'<article class="run" data-run-id="{view.focus_run_id}" data-parent-run-id="{view.run_id}"'
@@ -285,7 +286,8 @@ th{font-weight:600;color:#5b6470}tr.focus{background:#fff7d6}
 .ok{background:#d8f5e1;color:#146c2e}.bad{background:#fde2e1;color:#a4161a}
 .active{background:#dbeafe;color:#1d4ed8}.meh{background:#eceff3;color:#5b6470}
 .facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px}.facts dt{color:#5b6470}
-.facts dd{margin:0}.message{color:#a4161a}.warning{background:#fff3cd;padding:8px}.none{color:#5b6470}
+.facts dd{margin:0}.message{color:#5b6470}.message.failed{color:#a4161a}
+.warning{background:#fff3cd;padding:8px}.none{color:#5b6470}
 .lane{display:flex;align-items:center;margin:4px 0}.label{width:160px;overflow:hidden}
 .track{position:relative;flex:1;height:14px;background:#eef1f4;border-radius:3px}
 .seg{position:absolute;top:0;bottom:0;border-radius:3px}.seg.setup{background:#9ca3af}
