@@ -22,6 +22,10 @@ if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bi
     missing+=(postgresql)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# The browser tests (tests/e2e/test_run_page_browser.py) drive Debian's Chromium through playwright;
+# playwright's own browser download needs the internet, Debian's package does not. Without it only
+# those tests fail (browser_testkit says what to install).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing ${missing[*]} with apt-get (the e2e topology tests start their own servers)" >&2

@@ -39,6 +39,11 @@ Credentials accepted (all configurable on ``Emulator``): the PAT ``token`` (defa
 ``dapi-emulator-token``); OAuth M2M client ``emulator-client-id``/``emulator-client-secret``; HTTP
 Basic ``emulator@example.com``/``emulator-password``.
 
+``run_page_url`` (``{url}/?o={workspace}#job/{job}/run/{run}``, the real service's shape) opens the
+emulator's run page: the run's state, its tasks with their states and errors, a timeline, the repair
+history, and the workspace's runs list. It is emulator-only: no login (like the control API), never
+counted as API traffic, and it fetches nothing from the internet (see ``_page``).
+
 Control operations (scripting, faults, rate limits, tokens, counters, the request log) are the
 ``ControlSurface``: the same on ``Emulator`` in-process and on ``EmulatorControl`` (an emulator in
 another process, e.g. ``EmulatorProcess().control``).

@@ -3,7 +3,8 @@
 A single dispatcher (rather than aiohttp's router plus middlewares) keeps the per-request path short,
 which is what lets one core serve well over a thousand ``runs/get`` a second, and lets unknown routes
 and wrong methods answer in the Databricks error shape. The app holds the emulator's
-``RequestPath`` (everything a request needs) and, for ``/__emulator/``, its ``ControlSurface``.
+``RequestPath`` (everything a request needs) and, for ``/__emulator/``, its ``ControlSurface``; ``/``
+and ``/__emulator/ui/`` are the run page (`_page`), which reads through the ``RequestPath``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from ._api import ROUTES
 from ._control import handle_control
 from ._errors import ErrorReply, endpoint_not_found
+from ._page import is_page, serve_page
 from ._params import Params, parse_body
 from ._request_path import RequestPath
 from ._surface import ControlSurface
@@ -63,13 +65,18 @@ def _drop(request: web.Request) -> web.Response:
 
 
 async def dispatch(request: web.Request) -> web.StreamResponse:
-    if request.path.startswith("/__emulator/"):
+    method = request.method
+    page = is_page(method, request.path)
+    # The control API and the run page are test infrastructure, not API traffic: they skip the
+    # throttles, faults, auth and counters below.
+    if request.path.startswith("/__emulator/") and not page:
         return await handle_control(request.app[SURFACE_KEY], request)
     path = request.app[REQUEST_PATH_KEY]
-    endpoint, version = endpoint_of(request.path)
-    method = request.method
     if not path.attached:
         path.attach(f"{request.scheme}://{request.host}")
+    if page:
+        return serve_page(path, request)
+    endpoint, version = endpoint_of(request.path)
     wait, fault = path.admit(endpoint)
     if wait:
         retry_after = max(1, math.ceil(wait))

@@ -7,6 +7,7 @@ The HTTP app (`_app`) sees an emulator only through this object::
             ──> apply / issue_token authenticated and applied to the workspace, under the lock
             ──> hold                kept back by a "hold" fault until released
             ──> record              its status in the counters and the request log
+    page    ──> read                the run page (`_page`): read-only, none of the above
 
 The path owns the traffic state (faults, rate limits, counters, request log, held answers); the
 emulator's control operations (`ControlSurface`) change it through the methods below. It shares
@@ -20,12 +21,14 @@ import asyncio
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ._auth import Authenticator
 from ._faults import Counters, Fault, FaultBook, RateLimits, RequestRecord
 from ._params import Context, Handler, Params
 from ._store import EmulatedWorkspace
+
+_T = TypeVar("_T")
 
 
 class RequestPath:
@@ -93,6 +96,12 @@ class RequestPath:
             if mutating:
                 self._on_change()
         return body, run_id
+
+    def read(self, reader: Callable[[EmulatedWorkspace, float, str], _T]) -> _T:
+        """``reader(workspace, now, page_url)`` under the lock, for the emulator's own page (`_page`):
+        not authenticated, counted, logged or faulted, so it must change nothing."""
+        with self._lock:
+            return reader(self._workspace, self._clock(), self.page_url)
 
     def issue_token(self, authorization: str | None, form_body: bytes) -> dict[str, object]:
         """Answer an OAuth client-credentials request (``oidc/v1/token``)."""
