@@ -1,6 +1,6 @@
 # Sourced by .ci/run, scripts/test and scripts/demo: makes sure .venv exists and holds this checkout, installed
-# editable with the test, bench and dev extras. Re-installs only when pyproject.toml changed, so the second
-# run of either command starts in a second. As root, also apt-get installs the servers the e2e tests run.
+# editable with the test, bench, dev and docs extras. Re-installs only when pyproject.toml changed, so the
+# second run of either command starts in a second. As root, also apt-get installs the servers the e2e tests run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="${RESUMABLE_TRIGGERS_VENV:-$root/.venv}"
@@ -13,7 +13,7 @@ stamp="$venv/.resumable-triggers-installed"
 if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     echo "installing resumable-triggers and its test tools into $venv (first run takes a minute or two)" >&2
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,bench,dev]"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,bench,dev,docs]"
     touch "$stamp"
 fi
 # The deployment harness's production-like topology runs Debian's PostgreSQL and Redis servers.

@@ -54,3 +54,27 @@ def dagbag(airflow_db: Path):
     bag = DagBag(str(airflow_db))
     assert {} == bag.import_errors
     return bag
+
+
+@pytest.fixture(scope="session")
+def _span_exporter():
+    """Install an OpenTelemetry SDK provider exporting to memory, once: the global provider can be set
+    only once per process, and Airflow (with ``[traces] otel_on`` off, as here) sets none."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    assert provider is trace.get_tracer_provider(), "another tracer provider was installed first"
+    return exporter
+
+
+@pytest.fixture
+def span_exporter(_span_exporter):
+    """The session's in-memory span exporter, emptied for this test."""
+    _span_exporter.clear()
+    return _span_exporter

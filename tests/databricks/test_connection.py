@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from resumable_triggers.databricks import ConnectionConfigError
 from resumable_triggers.databricks._connection import ConnectionFields, config_kwargs, workspace_from_fields
+from resumable_triggers.testing import airflow_connection
 
 
 def fields(**kwargs: Any) -> ConnectionFields:
@@ -114,7 +116,7 @@ def test_a_host_that_is_not_a_host_is_a_configuration_error_naming_the_field(
     [
         ("https://adb-1.7.azuredatabricks.net/?o=1#job/2", "https://adb-1.7.azuredatabricks.net"),
         ("HTTPS://h.cloud.databricks.com", "https://h.cloud.databricks.com"),
-        ("http://[::1]:8080", "http://[::1]:8080"),
+        ("[::1]:8080", "https://[::1]:8080"),
         ("10.0.0.7", "https://10.0.0.7"),
     ],
 )
@@ -128,3 +130,63 @@ def test_credentials_in_the_host_are_refused_without_echoing_them() -> None:
     with pytest.raises(ConnectionConfigError, match="credentials") as refused:
         config_kwargs(fields(host="https://me:dapi-secret@h.cloud.databricks.com", password="t"))
     assert "dapi-secret" not in str(refused.value)
+
+
+def _provider_url(conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str:
+    """The workspace URL the Databricks provider's own hook calls for this connection."""
+    from airflow.providers.databricks.hooks.databricks import DatabricksHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_RULE_PROBE", json.dumps({"conn_type": "databricks", **conn}))
+    return DatabricksHook(databricks_conn_id="rule_probe")._endpoint_url("api").removesuffix("/api")
+
+
+def _our_url(conn: dict[str, Any]) -> str:
+    return config_kwargs(ConnectionFields(conn_id="rule_probe", password="t", **conn))["host"]
+
+
+@pytest.mark.parametrize(
+    "conn",
+    [
+        json.loads(airflow_connection("http://127.0.0.1:8080", "t")),
+        {"host": "https://adb-1.azuredatabricks.net/"},
+        {"host": "h.cloud.databricks.com:8443"},
+        {"host": "http://127.0.0.1:8080", "schema": "http", "port": 8080},
+        {"host": "ignored", "extra": {"host": "https://x.cloud.databricks.com"}},
+    ],
+    ids=["airflow_connection", "url", "bare-with-port", "url-agreeing-with-fields", "extra-host"],
+)
+def test_a_connection_means_the_same_url_to_the_provider_hook_and_to_us(
+    conn: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule for host, scheme and port, the provider hook's: what testing.airflow_connection writes
+    for the emulator, and what users keep for the provider, reach the same URL through both readers."""
+    conn = {key: value for key, value in conn.items() if key not in ("conn_type", "password")}
+    assert _provider_url(conn, monkeypatch) == _our_url(conn)
+
+
+@pytest.mark.parametrize(
+    ("conn", "written", "field"),
+    [
+        ({"host": "http://127.0.0.1:8080"}, "http://127.0.0.1:8080", "schema"),
+        ({"host": "https://h.cloud.databricks.com:8443"}, "https://h.cloud.databricks.com:8443", "port"),
+        (
+            {"host": "h.cloud.databricks.com:8443", "port": 8443},
+            "https://h.cloud.databricks.com:8443",
+            "port",
+        ),
+        (
+            {"host": "https://h.cloud.databricks.com", "schema": "http"},
+            "https://h.cloud.databricks.com",
+            "schema",
+        ),
+    ],
+)
+def test_a_scheme_or_port_in_host_that_the_provider_hook_would_not_call_is_refused(
+    conn: dict[str, Any], written: str, field: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider's hook ignores a URL's scheme and port (and appends port to a bare host:port): a
+    connection it would read as another URL than the one written is refused, naming the field to set,
+    instead of each reader calling a different workspace URL."""
+    assert written != _provider_url(conn, monkeypatch)
+    with pytest.raises(ConnectionConfigError, match=f"set {field} to"):
+        _our_url(conn)

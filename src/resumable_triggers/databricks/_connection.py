@@ -98,7 +98,15 @@ class Workspace:
 
 
 def workspace_host(fields: ConnectionFields) -> str:
-    """``scheme://host[:port]`` from the connection; ConnectionConfigError naming the field otherwise."""
+    """``scheme://host[:port]`` from the connection, by the provider's hook's rule; ConnectionConfigError
+    naming the field otherwise.
+
+    The rule (``DatabricksHook._endpoint_url``): the URL is ``{schema or "https"}://{host}:{port}``.
+    ``host`` (or ``extra.host``) is the host name; a URL pasted there is accepted, its path dropped,
+    but the hook ignores its scheme and port, so they must agree with ``schema`` and ``port``: a
+    connection that the provider's hook and this library would read as two different URLs is refused,
+    naming the fields to set. ``testing.airflow_connection`` writes connections by the same rule.
+    """
     name = "extra.host" if fields.extra.get("host") else "host"
     raw = fields.extra.get("host") or fields.host
     if not raw or not str(raw).strip():
@@ -106,25 +114,41 @@ def workspace_host(fields: ConnectionFields) -> str:
     text = str(raw).strip()
     # Never echo a value that may carry credentials (https://user:token@host).
     shown = "(value not shown: it contains '@')" if "@" in text else repr(text)
+    schema = (fields.schema or "https").lower()
+    if schema not in ("http", "https"):
+        raise ConnectionConfigError(
+            f"connection {fields.conn_id!r}: field 'schema' is the URL scheme and must be 'http' or "
+            f"'https', got {fields.schema!r}"
+        )
     scheme, sep, rest = text.partition("://")
     if not sep:
-        scheme, rest = (fields.schema or "https"), text
-        if scheme.lower() not in ("http", "https"):
-            raise ConnectionConfigError(
-                f"connection {fields.conn_id!r}: field 'schema' is the URL scheme and must be 'http' or "
-                f"'https', got {fields.schema!r}"
-            )
+        scheme, rest = schema, text
     if scheme.lower() not in ("http", "https"):
         raise ConnectionConfigError(
             f"connection {fields.conn_id!r}: field {name!r} must use http:// or https://, got {shown}"
         )
     try:
         parts = urlsplit(f"{scheme.lower()}://{rest}")
-        port = parts.port or fields.port
+        in_host = parts.port
     except ValueError as exc:  # a port that is not a number, or an unbalanced [IPv6 literal
         raise ConnectionConfigError(
             f"connection {fields.conn_id!r}: field {name!r} is not a workspace URL ({shown}): {exc}"
         ) from exc
+    if sep and scheme.lower() != schema:
+        raise ConnectionConfigError(
+            f"connection {fields.conn_id!r}: field {name!r} says {scheme.lower()}:// but field 'schema' "
+            f"is {fields.schema or 'empty (https)'}; the provider's hook uses 'schema': set schema to "
+            f"{scheme.lower()!r}"
+        )
+    # The hook drops the port of a URL, and appends 'port' to a bare host:port (making host:p:p):
+    # so a port in host is only read alike with no 'port' beside a bare host, or the same one beside a URL.
+    if in_host is not None and (in_host != fields.port if sep else fields.port is not None):
+        raise ConnectionConfigError(
+            f"connection {fields.conn_id!r}: field {name!r} carries port {in_host} and field 'port' is "
+            f"{fields.port if fields.port is not None else 'empty'}; the provider's hook would call "
+            f"another URL: set port to {in_host} and host to the bare host name"
+        )
+    port = in_host if in_host is not None else fields.port
     if parts.username is not None or parts.password is not None:
         raise ConnectionConfigError(
             f"connection {fields.conn_id!r}: field {name!r} must not carry credentials; put the token "

@@ -5,7 +5,7 @@ A new external system plugs in by subclassing ``ResumableDeferrableOperator`` an
 base owns the resume record, the decision, deferral, the worker-side poll of ``deferrable=False``,
 SIGTERM checkpoints and kill semantics. Remote calls are written once, async; the worker runs them
 through ``_bridge.run_blocking``, the triggerer on its loop. What it fails a task with on purpose is
-drawn in ``_errors``.
+drawn in ``_errors``; the spans it emits (the decision, each remote call, a SIGTERM) in ``_tracing``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from resumable_triggers.resume._kill import (
     WATCH_MARKER_KEY,
     SigtermVerdict,
     WatchMarker,
-    after_sigterm,
     task_state_key,
 )
 from resumable_triggers.resume._record import (
@@ -48,6 +47,7 @@ from resumable_triggers.resume._record import (
     derive_token,
 )
 from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._tracing import RemoteCall, TaskTrace
 from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ class ResumableDeferrableOperator(BaseOperator):
     external_id_xcom_key: ClassVar[str] = "external_id"
     url_xcom_key: ClassVar[str] = "job_url"
     event_type: ClassVar[type[JobEvent]] = JobEvent
+    _trace: TaskTrace  # bound to the running try by execute and execute_complete
 
     def __init__(
         self,
@@ -136,6 +137,7 @@ class ResumableDeferrableOperator(BaseOperator):
     # -- the machinery --------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> Any:
+        self._trace = TaskTrace.of_try(type(self).__name__, self.resume_key, context["ti"])
         self.validate_job()
         with self._guard.supervisor_call():
             self.prepare(context)
@@ -152,7 +154,7 @@ class ResumableDeferrableOperator(BaseOperator):
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
             self._store(context, record)
-            external_id = self._call(self.submit_job(record.token, context))
+            external_id = self._call(RemoteCall.SUBMIT, self.submit_job(record.token, context), record)
             self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
             record = record.with_external_id(external_id)
             status = None  # a new job: its first status (and page URL) is read once it is recorded
@@ -160,6 +162,7 @@ class ResumableDeferrableOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Where the task resumes when the trigger fired."""
+        self._trace = TaskTrace.of_try(type(self).__name__, self.resume_key, context["ti"])
         job_event = self.event_type.from_payload(event)
         with self._guard.supervisor_call():
             self.prepare(context)
@@ -197,6 +200,9 @@ class ResumableDeferrableOperator(BaseOperator):
 
     def _decide(self, context: Context) -> tuple[Plan, JobStatus | None]:
         """The plan, and the job's status when deciding needed one (so it is read once)."""
+        return self._trace.decide(lambda: self._plan(context))
+
+    def _plan(self, context: Context) -> tuple[Plan, JobStatus | None]:
         ti = context["ti"]
         cycle = first_try_of_cycle(max_tries=ti.max_tries, retries=self.retries or 0)
 
@@ -224,9 +230,10 @@ class ResumableDeferrableOperator(BaseOperator):
         plan = plan_start(stored, cycle=cycle, mint=mint)
         status = None
         if plan.decision is Decision.INSPECT:
-            assert plan.record.external_id is not None
-            status = self._call(self.job_status(plan.record.external_id))
-            self.log.info("stored job %s is %s", plan.record.external_id, status.state)
+            stored_id = plan.record.external_id
+            assert stored_id is not None
+            status = self._call(RemoteCall.STATUS, self.job_status(stored_id), stored_id)
+            self.log.info("stored job %s is %s", stored_id, status.state)
             plan = plan_after_status(plan.record, status, mint=mint)
         self.log.info(
             "resume decision: %s (cycle %s, generation %s, job %s)",
@@ -249,7 +256,7 @@ class ResumableDeferrableOperator(BaseOperator):
                 if persist:
                     self._store(context, record)
                 if status is None:
-                    status = self._call(self.job_status(external_id))
+                    status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
                 self._announce(context, external_id, status)
                 if self.deferrable:
                     self._defer(context, external_id)
@@ -259,19 +266,20 @@ class ResumableDeferrableOperator(BaseOperator):
             except AirflowTaskTimeout:
                 if self.cancel_on_kill:
                     self.log.warning("execution_timeout reached; cancelling job %s", external_id)
-                    self._call(self.cancel_job(external_id))
+                    self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
                 raise
 
     def _poll_in_worker(self, context: Context, record: ResumeRecord, status: JobStatus) -> Any:
-        assert record.external_id is not None
+        external_id = record.external_id
+        assert external_id is not None
         last_state = status.state
         while status.phase is JobPhase.ACTIVE:
             time.sleep(self.polling_period_seconds)
-            status = self._call(self.job_status(record.external_id))
+            status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
             if status.state != last_state:
-                self.log.info("job %s is %s", record.external_id, status.state)
+                self.log.info("job %s is %s", external_id, status.state)
                 last_state = status.state
-        return self._finish(context, record, self._event_from_status(record.external_id, status))
+        return self._finish(context, record, self._event_from_status(external_id, status))
 
     def _finish(self, context: Context, record: ResumeRecord | None, event: JobEvent) -> Any:
         # The finishing try names its job itself: Airflow cleared the XComs when this try started
@@ -285,7 +293,7 @@ class ResumableDeferrableOperator(BaseOperator):
         return self.job_result(context, event)
 
     def _event_from_status(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
-        return self._call(self.job_event(external_id, status))
+        return self._call(RemoteCall.EVENT, self.job_event(external_id, status), external_id)
 
     def _defer(self, context: Context, external_id: ExternalId) -> None:
         # The marker tells a trigger's on_kill which job the latest deferral watches (see ``_kill``);
@@ -296,12 +304,11 @@ class ResumableDeferrableOperator(BaseOperator):
         self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")
 
     def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
-        state = self._state_seen_by_api_server(context)
-        verdict = after_sigterm(state)
+        state, verdict = self._trace.sigterm(lambda: self._state_seen_by_api_server(context))
         if verdict is SigtermVerdict.USER_KILL:
             if self.cancel_on_kill:
                 self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)
-                self._call(self.cancel_job(external_id))
+                self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
                 raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
             raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
         if verdict is SigtermVerdict.SUPERSEDED:
@@ -385,6 +392,8 @@ class ResumableDeferrableOperator(BaseOperator):
         """What remote calls talk to, for messages (e.g. ``Databricks at https://adb-1...``)."""
         return "the external system"
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """A remote call, run to completion from the worker (see ``_bridge``)."""
-        return run_blocking(coro, waiting_for=self.remote_name)
+    def _call(
+        self, call: RemoteCall, coro: Coroutine[Any, Any, T], about: ExternalId | ResumeRecord | None = None
+    ) -> T:
+        """A remote call, run to completion from the worker (see ``_bridge``) inside its span."""
+        return self._trace.call(call, lambda: run_blocking(coro, waiting_for=self.remote_name), about)

@@ -57,7 +57,8 @@ Provider connection (what the ``databricks_emulator_env`` fixture sets)::
     AIRFLOW_CONN_DATABRICKS_DEFAULT='{"conn_type": "databricks", "host": "127.0.0.1", "port": PORT,
                                       "schema": "http", "password": "dapi-emulator-token"}'
 
-``schema`` is how the provider's hook picks ``http``; ``host`` must be the bare host name
+The URL is ``{schema or "https"}://{host}:{port}`` for the provider's hook and for our operators alike:
+``host`` is the bare host name, ``schema`` carries ``http``, ``port`` the port
 (``airflow_connection(url, token)`` builds it).
 """
 

@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 def airflow_connection(url: str, token: str) -> str:
     """The provider's ``databricks`` connection, as JSON for ``AIRFLOW_CONN_<ID>``, pointing at ``url``.
 
-    The hook builds ``{schema or "https"}://{host}:{port}/api/...``: the host must be bare (a URL in
-    ``host`` loses its scheme and port), ``schema`` carries ``http``, and a password without a login
-    is used as a bearer token.
+    One rule for host, scheme and port, the provider hook's, which resumable-triggers' operators
+    follow too (``databricks._connection.workspace_host``): the URL is
+    ``{schema or "https"}://{host}:{port}``, so ``host`` is the bare host name, ``schema`` carries
+    ``http`` and ``port`` the port. A password without a login is used as a bearer token.
     """
     parts = urlsplit(url)
     return json.dumps(

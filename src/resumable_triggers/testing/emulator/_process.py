@@ -79,21 +79,10 @@ class EmulatorProcess:
 
     def _read_lines(self, count: int) -> list[str]:
         assert self._proc is not None
-        assert self._proc.stdout is not None
-        deadline = time.monotonic() + self.start_timeout_seconds
-        buffer = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._proc.stdout, selectors.EVENT_READ)
-            while buffer.count(b"\n") < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"The emulator did not start within {self.start_timeout_seconds} s.")
-                if selector.select(remaining):
-                    chunk = os.read(self._proc.stdout.fileno(), 4096)
-                    if not chunk:
-                        raise RuntimeError(f"The emulator exited at start-up: {self.stderr_text()}")
-                    buffer += chunk
-        return buffer.decode().splitlines()[:count]
+        lines = first_lines(self._proc, count, timeout_seconds=self.start_timeout_seconds)
+        if lines is None:
+            raise RuntimeError(f"The emulator exited at start-up: {self.stderr_text()}")
+        return lines
 
     def stderr_text(self) -> str:
         self._stderr.seek(0)
@@ -141,3 +130,23 @@ class EmulatorProcess:
     ) -> None:
         self.stop()
         self._stderr.close()
+
+
+def first_lines(proc: subprocess.Popen[bytes], count: int, *, timeout_seconds: float) -> list[str] | None:
+    """The first ``count`` lines ``proc`` writes to its stdout pipe, or None if it closed the pipe
+    (exited) first; TimeoutError after ``timeout_seconds``. Reads without blocking past the deadline."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout_seconds
+    buffer = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while buffer.count(b"\n") < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"The emulator did not start within {timeout_seconds} s.")
+            if selector.select(remaining):
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    return None
+                buffer += chunk
+    return buffer.decode().splitlines()[:count]
