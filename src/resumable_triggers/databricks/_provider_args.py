@@ -104,14 +104,19 @@ _SHARED = (
         accepted=(None, True),
     ),
 )
-_LINEAGE_ABSENT = "without the OpenLineage provider, a warning and an unchanged request, as the provider"
+_LINEAGE_ABSENT = "without the OpenLineage provider, a warning and nothing injected, as under the provider"
 
 SUBMIT_RUN = _table(
     *_SHARED,
     *_same(
-        "tasks spark_jar_task notebook_task spark_python_task spark_submit_task pipeline_task dbt_task",
+        "tasks spark_jar_task notebook_task spark_python_task spark_submit_task dbt_task",
         "validated before any API call; a single top-level task moves into tasks, with task_key = "
         "the task id",
+    ),
+    *_same(
+        "pipeline_task",
+        "as the other task types, with one gap: a pipeline_name is not resolved to its pipeline_id "
+        "(the provider looks it up); give pipeline_id",
     ),
     *_same("new_cluster existing_cluster_id libraries", "moved into the top-level task with it"),
     *_same("environments run_name timeout_seconds access_control_list git_source", "sent as given"),
@@ -222,6 +227,6 @@ def markdown() -> str:
                 status += " unless " + " or ".join(f"`{value!r}`" for value in argument.accepted)
             lines.append(f"| `{argument.name}` | {status} | {argument.note} |")
         lines.append("")
-    lines += ["### Not yet provided", ""]
+    lines += ["### Not yet provided", "", "Use the provider's operator for these, for now:", ""]
     lines += [f"- `{operator}`" for operator in NOT_PROVIDED]
     return "\n".join(lines) + "\n"
