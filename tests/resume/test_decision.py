@@ -75,6 +75,14 @@ def test_failed_or_vanished_run_moves_to_the_next_generation(phase: JobPhase) ->
     assert plan.decision.submits
 
 
+def test_only_a_resubmit_with_the_stored_token_may_get_an_earlier_tries_job_back() -> None:
+    """``new_token`` (where side effects like cancelling a job's other runs may happen) holds for every
+    submitting decision except the one that reuses a stored token, and for nothing that does not submit."""
+    assert {Decision.FRESH_SUBMIT, Decision.NEW_CYCLE, Decision.TERMINAL_RESUBMIT} == {
+        decision for decision in Decision if decision.new_token
+    }
+
+
 @pytest.mark.parametrize(
     ("max_tries", "retries", "first"),
     [(2, 2, 1), (5, 2, 4), (0, 0, 1), (7, 0, 8)],

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         DatabricksRunNowOperator,
         DatabricksSubmitRunOperator,
     )
+    from resumable_triggers.databricks._provider_args import ProviderArgumentRejected
     from resumable_triggers.databricks._spec import InvalidSpecError
     from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, TaskFailure
 
@@ -29,6 +30,7 @@ _LAZY = {
     "DatabricksRunTrigger": "resumable_triggers.databricks._trigger",
     "DatabricksSubmitRunOperator": "resumable_triggers.databricks._operators",
     "InvalidSpecError": "resumable_triggers.databricks._spec",
+    "ProviderArgumentRejected": "resumable_triggers.databricks._provider_args",
     "RunEvent": "resumable_triggers.databricks._trigger",
     "TaskFailure": "resumable_triggers.databricks._trigger",
 }
@@ -40,6 +42,7 @@ __all__ = [
     "DatabricksRunTrigger",
     "DatabricksSubmitRunOperator",
     "InvalidSpecError",
+    "ProviderArgumentRejected",
     "RunEvent",
     "TaskFailure",
 ]

@@ -1,20 +1,20 @@
 """Databricks operators: the provider's arguments, our resume machinery.
 
-Switching from ``airflow.providers.databricks.operators.databricks`` is a one-line import change for
-the common arguments (``json`` and the named fields, ``databricks_conn_id``, ``polling_period_seconds``,
-``do_xcom_push``, ``idempotency_token``); ``deferrable`` defaults to True and ``cancel_on_kill`` says
-whether a user's kill cancels the run.
+Switching from ``airflow.providers.databricks.operators.databricks`` is a one-line import change: every
+argument of the provider's two operators is accounted for in ``_provider_args`` (supported, accepted
+without effect, or rejected at DAG parse saying why and what to use), and what the provider adds to a
+request (forwarded params, OpenLineage context) is added the same way by ``_provider_payload``.
+``deferrable`` defaults to True and ``cancel_on_kill`` says whether a user's kill cancels the run.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperatorLink
+from airflow.sdk import BaseOperatorLink, conf
 
-from resumable_triggers.databricks import _spec
+from resumable_triggers.databricks import _provider_args, _provider_payload, _spec
 from resumable_triggers.databricks._connection import Workspace, workspace_for
 from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, read_status, run_event
 from resumable_triggers.databricks.client import DatabricksClient
@@ -54,6 +54,8 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
     template_ext: Sequence[str] = (".json-tpl",)
     ui_color = "#1CB1C2"
     ui_fgcolor = "#fff"
+    # The provider operator whose arguments this one takes (a subclass keeps its parent's table).
+    provider_operator: ClassVar[str]
 
     def __init__(
         self,
@@ -61,37 +63,36 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
         json: Any | None = None,
         databricks_conn_id: str = "databricks_default",
         idempotency_token: str | None = None,
+        performance_target: str | None = None,
         do_xcom_push: bool = True,
         requests_per_second: float | None = None,
         wait_for_termination: bool = True,
+        durable: bool | None = None,
         databricks_retry_limit: int | None = None,
         databricks_retry_delay: float | None = None,
         databricks_retry_args: dict[str, Any] | None = None,
+        openlineage_inject_parent_job_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(do_xcom_push=do_xcom_push, **kwargs)
-        if not wait_for_termination:
-            raise ValueError(
-                "wait_for_termination=False is not supported: a resumable operator exists to wait for "
-                "its run; use the provider's operator for fire-and-forget submissions"
-            )
-        provider_retry = {
-            "databricks_retry_limit": databricks_retry_limit,
-            "databricks_retry_delay": databricks_retry_delay,
-            "databricks_retry_args": databricks_retry_args,
-        }
-        if ignored := sorted(name for name, value in provider_retry.items() if value is not None):
-            # Accepted so that switching from the provider is an import change, but said out loud.
-            warnings.warn(
-                f"{', '.join(ignored)} has no effect: requests are retried within a time budget "
-                "(honouring Retry-After) and the trigger absorbs errors within error_budget_seconds",
-                UserWarning,
-                stacklevel=2,
-            )
+        _provider_args.check_arguments(
+            self.provider_operator,
+            {
+                "wait_for_termination": wait_for_termination,
+                "durable": durable,
+                "databricks_retry_limit": databricks_retry_limit,
+                "databricks_retry_delay": databricks_retry_delay,
+                "databricks_retry_args": databricks_retry_args,
+            },
+        )
         self.json = json
         self.databricks_conn_id = databricks_conn_id
         self.idempotency_token = idempotency_token
+        self.performance_target = performance_target
         self.requests_per_second = requests_per_second
+        self.openlineage_inject_parent_job_info = _lineage_default(
+            openlineage_inject_parent_job_info, "spark_inject_parent_job_info"
+        )
         self._workspace: Workspace | None = None
 
     def prepare(self, context: Context) -> None:
@@ -155,6 +156,7 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
     """
 
     resume_key = "resumable_triggers.databricks_submit_run"
+    provider_operator = "DatabricksSubmitRunOperator"
     template_fields: Sequence[str] = (
         "json",
         "tasks",
@@ -173,6 +175,7 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
         "idempotency_token",
         "access_control_list",
         "git_source",
+        "performance_target",
         "databricks_conn_id",
     )
 
@@ -194,9 +197,13 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
         timeout_seconds: int | None = None,
         access_control_list: list[dict[str, Any]] | None = None,
         git_source: dict[str, Any] | None = None,
+        openlineage_inject_transport_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.openlineage_inject_transport_info = _lineage_default(
+            openlineage_inject_transport_info, "spark_inject_transport_info"
+        )
         self.tasks = tasks
         self.spark_jar_task = spark_jar_task
         self.notebook_task = notebook_task
@@ -217,17 +224,33 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
     def validate_job(self) -> None:
         merged = self._merged_request()
         merged.setdefault("run_name", self.task_id)
-        self._body = _spec.normalise_submit(merged, default_task_key=self.task_id)
+        body = _spec.normalise_submit(merged, default_task_key=self.task_id)
+        # The provider forwards the task's params into every submit, with no argument to turn it off.
+        self._body = _provider_payload.forward_into_tasks(body, self.params)
+        _spec.check_json(self._body, "json")
 
     async def submit_job(self, token: str, context: Context) -> ExternalId:
+        body = _provider_payload.inject_lineage_into_submit(
+            self._body,
+            context,
+            parent_job_info=self.openlineage_inject_parent_job_info,
+            transport_info=self.openlineage_inject_transport_info,
+        )
         async with self._client() as client:
-            return await client.submit_run(self._body, idempotency_token=token)
+            return await client.submit_run(body, idempotency_token=token)
 
 
 class DatabricksRunNowOperator(_DatabricksRunOperator):
-    """Trigger an existing job (``run-now``) exactly once per logical attempt, and watch it deferred."""
+    """Trigger an existing job (``run-now``) exactly once per logical attempt, and watch it deferred.
+
+    ``cancel_previous_runs`` cancels the job's active runs (``runs/cancel-all``) before a submit with a
+    new token only: a retry that reconnects to its run, or resubmits its stored token (which hands the
+    same run back), never cancels the run it is about to adopt. ``forward_dag_params`` (default True)
+    sends the task's params as ``job_parameters`` when no parameters are set otherwise.
+    """
 
     resume_key = "resumable_triggers.databricks_run_now"
+    provider_operator = "DatabricksRunNowOperator"
     template_fields: Sequence[str] = (
         "json",
         "job_id",
@@ -240,6 +263,7 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
         "jar_params",
         "spark_submit_params",
         "idempotency_token",
+        "performance_target",
         "databricks_conn_id",
     )
 
@@ -255,9 +279,22 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
         python_named_params: dict[str, Any] | None = None,
         jar_params: list[str] | None = None,
         spark_submit_params: list[str] | None = None,
+        cancel_previous_runs: bool = False,
+        forward_dag_params: bool = True,
+        repair_run: bool = False,
+        databricks_repair_reason_new_settings: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        _provider_args.check_arguments(
+            self.provider_operator,
+            {
+                "repair_run": repair_run,
+                "databricks_repair_reason_new_settings": databricks_repair_reason_new_settings,
+            },
+        )
+        self.cancel_previous_runs = cancel_previous_runs
+        self.forward_dag_params = forward_dag_params
         self.job_id = job_id
         self.job_name = job_name
         self.job_parameters = job_parameters
@@ -268,20 +305,43 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
         self.jar_params = jar_params
         self.spark_submit_params = spark_submit_params
         self._body: dict[str, Any] = {}
+        self._job_id: int | None = None  # resolved from job_name at most once per try
 
     def validate_job(self) -> None:
         merged = self._merged_request()
         _spec.check_run_now(merged.get("job_id"), merged.get("job_name"))
+        if self.forward_dag_params:
+            merged = _provider_payload.forward_as_job_parameters(merged, self.params)
         _spec.check_json(merged, "json")
         self._body = merged
 
-    async def submit_job(self, token: str, context: Context) -> ExternalId:
-        body = dict(self._body)
+    async def before_new_job(self, context: Context) -> None:
+        if not self.cancel_previous_runs:
+            return
         async with self._client() as client:
-            job_name = body.pop("job_name", None)
-            job_id = int(body.pop("job_id")) if job_name is None else await client.find_job_id(job_name)
+            job_id = await self._resolve_job_id(client)
+            await client.cancel_all_runs(job_id)
+        self.log.info("cancel_previous_runs: asked to cancel every active run of job %s", job_id)
+
+    async def submit_job(self, token: str, context: Context) -> ExternalId:
+        body = {key: value for key, value in self._body.items() if key not in ("job_id", "job_name")}
+        if self.openlineage_inject_parent_job_info:
+            body = _provider_payload.inject_lineage_into_run_now(body, context)
+        async with self._client() as client:
+            job_id = await self._resolve_job_id(client)
             return await client.run_now(job_id, idempotency_token=token, parameters=body)
+
+    async def _resolve_job_id(self, client: DatabricksClient) -> int:
+        if self._job_id is None:
+            name = self._body.get("job_name")
+            self._job_id = int(self._body["job_id"]) if name is None else await client.find_job_id(name)
+        return self._job_id
 
 
 # Template fields that configure the operator rather than the request body.
 _NOT_BODY = frozenset({"json", "databricks_conn_id", "idempotency_token"})
+
+
+def _lineage_default(value: bool | None, option: str) -> bool:
+    """The provider's default for its OpenLineage flags: the ``[openlineage]`` option, else False."""
+    return conf.getboolean("openlineage", option, fallback=False) if value is None else value

@@ -61,6 +61,11 @@ class Decision(str, enum.Enum):
     def submits(self) -> bool:
         return self in _SUBMITTING
 
+    @property
+    def new_token(self) -> bool:
+        """A submit with a token no earlier try sent: it cannot hand back a job an earlier try made."""
+        return self in _SUBMITTING and self is not Decision.SUBMIT_WITH_STORED_TOKEN
+
 
 _SUBMITTING = frozenset(
     {Decision.FRESH_SUBMIT, Decision.NEW_CYCLE, Decision.SUBMIT_WITH_STORED_TOKEN, Decision.TERMINAL_RESUBMIT}

@@ -116,6 +116,10 @@ class ResumableDeferrableOperator(BaseOperator):
         """Submit the job with this idempotency token: the same token must yield the same job."""
         raise NotImplementedError
 
+    async def before_new_job(self, context: Context) -> None:
+        """Runs just before a submit with a new token, never before a resubmit with a stored one (which
+        may get an earlier try's job back): the place for side effects that must spare our own job."""
+
     async def job_status(self, external_id: ExternalId) -> JobStatus:
         raise NotImplementedError
 
@@ -154,7 +158,8 @@ class ResumableDeferrableOperator(BaseOperator):
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
             self._store(context, record)
-            external_id = self._call(RemoteCall.SUBMIT, self.submit_job(record.token, context), record)
+            submit = self._submit(context, record.token, new_token=plan.decision.new_token)
+            external_id = self._call(RemoteCall.SUBMIT, submit, record)
             self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
             record = record.with_external_id(external_id)
             status = None  # a new job: its first status (and page URL) is read once it is recorded
@@ -244,6 +249,11 @@ class ResumableDeferrableOperator(BaseOperator):
         )
         self._count(plan.decision)
         return plan, status
+
+    async def _submit(self, context: Context, token: str, *, new_token: bool) -> ExternalId:
+        if new_token:
+            await self.before_new_job(context)
+        return await self.submit_job(token, context)
 
     def _hold(
         self, context: Context, record: ResumeRecord, *, persist: bool, status: JobStatus | None

@@ -80,6 +80,25 @@ async def test_cancelled_run_ends_canceled(
 
 
 @pytest.mark.asyncio
+async def test_cancel_all_runs_cancels_the_active_runs_of_that_job_only(
+    clock: ManualClock, emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider
+) -> None:
+    """cancel_all_runs(job) ends that job's active runs CANCELED and leaves another job's run alone;
+    repeating it is harmless."""
+    job = await create_job(emulator_url, emulator.token, {"name": "a", "tasks": [notebook_task("a")]})
+    other = await create_job(emulator_url, emulator.token, {"name": "b", "tasks": [notebook_task("b")]})
+    async with DatabricksClient(emulator_url, pat, settings=FAST) as client:
+        first, second = [await client.run_now(job) for _ in range(2)]
+        spared = await client.run_now(other)
+        await client.cancel_all_runs(job)
+        await client.cancel_all_runs(job)
+        clock.advance(10)
+        states = [(await client.get_run(run_id)).state.result_state for run_id in (first, second, spared)]
+
+    assert [ResultState.CANCELED, ResultState.CANCELED, ResultState.SUCCESS] == states
+
+
+@pytest.mark.asyncio
 async def test_failed_task_errors_reports_each_failed_task_with_its_error(
     clock: ManualClock, emulator_url: str, pat: SdkHeaderProvider
 ) -> None:

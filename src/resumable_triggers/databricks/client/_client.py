@@ -223,6 +223,14 @@ class DatabricksClient:
             "POST", "jobs/runs/cancel", body={"run_id": int(run_id)}, idempotent=True, run_id=run_id
         )
 
+    async def cancel_all_runs(self, job_id: int) -> None:
+        """``runs/cancel-all`` of one job: ask to cancel every active run of ``job_id``.
+
+        Returns at once, like ``cancel_run``; the runs then terminate CANCELED. Safe to repeat (a
+        second request finds nothing left to cancel), so a lost answer is retried.
+        """
+        await self._call("POST", "jobs/runs/cancel-all", body={"job_id": int(job_id)}, idempotent=True)
+
     async def get_run_output(self, run_id: int) -> RunOutput:
         """``runs/get-output`` of one *task* run (a multi-task parent run gives ApiError 400)."""
         payload = await self._call(

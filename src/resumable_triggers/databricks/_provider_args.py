@@ -1,0 +1,232 @@
+"""Every argument of the provider's operators that we mirror, and what it does here.
+
+One table per mirrored operator, keyed by the provider's argument name (BaseOperator's own arguments
+are Airflow's, taken as they are, and not listed)::
+
+    provider argument ─┬─► SUPPORTED  same meaning, and the same request as the provider sends
+                       ├─► IGNORED    accepted so that switching stays an import change; a UserWarning
+                       │              says it has no effect, and why
+                       └─► REJECTED   raises ProviderArgumentRejected in ``__init__`` (at DAG parse)
+                                      unless left at one of its ``accepted`` values, with a message
+                                      naming the argument, why, and what to use instead
+
+The provider's operators that have no counterpart here yet are listed in ``NOT_PROVIDED``. A test
+builds the provider's argument sets from its classes (``inspect.signature`` through the MRO) and fails
+on any argument this table does not account for; another checks docs/provider-arguments.md against
+``markdown()``, so the page cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import enum
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    SUPPORTED = "supported"
+    IGNORED = "accepted, no effect"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderArgument:
+    """One provider argument. ``note``: what it does here (SUPPORTED, IGNORED), or why it is refused
+    and what to use instead (REJECTED). ``accepted``: the values a REJECTED argument may still have
+    (the provider's defaults, which ask for nothing this library lacks)."""
+
+    name: str
+    status: Status
+    note: str
+    accepted: tuple[Any, ...] = ()
+
+
+class ProviderArgumentRejected(ValueError):
+    """A provider argument was given a value this library refuses; raised at DAG parse."""
+
+    def __init__(self, operator: str, argument: ProviderArgument, value: Any) -> None:
+        super().__init__(f"{operator}: {argument.name}={value!r} is not supported: {argument.note}")
+        self.operator = operator
+        self.argument = argument.name
+        self.value = value
+
+
+def _table(*arguments: ProviderArgument) -> Mapping[str, ProviderArgument]:
+    return {argument.name: argument for argument in arguments}
+
+
+def _same(names: str, note: str) -> tuple[ProviderArgument, ...]:
+    return tuple(ProviderArgument(name, Status.SUPPORTED, note) for name in names.split())
+
+
+_RETRY = (
+    "requests are retried within a time budget (honouring Retry-After) and the trigger absorbs "
+    "errors within error_budget_seconds"
+)
+_SHARED = (
+    *_same("json", "merged with the named fields; the named fields win, as in the provider"),
+    *_same("databricks_conn_id", "the provider's connection format (templated)"),
+    *_same("polling_period_seconds", "seconds between status reads, in the triggerer or the worker"),
+    *_same("do_xcom_push", "pushes run_id and run_page_url, the provider's keys"),
+    *_same(
+        "idempotency_token",
+        "salts the tokens derived per clear cycle and generation instead of being sent verbatim: a "
+        "verbatim token would hand every retry the first, possibly failed, run back",
+    ),
+    *_same(
+        "deferrable",
+        "True by default (unless [operators] default_deferrable says otherwise); False polls in the "
+        "worker under the same resume rules",
+    ),
+    *_same(
+        "performance_target",
+        "sent as the request's performance_target (templated); like the API, no check of its value",
+    ),
+    *(
+        ProviderArgument(name, Status.IGNORED, _RETRY)
+        for name in ("databricks_retry_limit", "databricks_retry_delay", "databricks_retry_args")
+    ),
+    ProviderArgument(
+        "wait_for_termination",
+        Status.REJECTED,
+        "a resumable operator exists to wait for its run; use the provider's operator for "
+        "fire-and-forget submissions",
+        accepted=(True,),
+    ),
+    ProviderArgument(
+        "durable",
+        Status.REJECTED,
+        "this operator is always durable: a retry reconnects to the run its earlier try recorded (a "
+        "failed run is resubmitted, never adopted); use the provider's operator to start a fresh run "
+        "on every retry",
+        accepted=(None, True),
+    ),
+)
+_LINEAGE_ABSENT = "without the OpenLineage provider, a warning and nothing injected, as under the provider"
+
+SUBMIT_RUN = _table(
+    *_SHARED,
+    *_same(
+        "tasks spark_jar_task notebook_task spark_python_task spark_submit_task dbt_task",
+        "validated before any API call; a single top-level task moves into tasks, with task_key = "
+        "the task id",
+    ),
+    *_same(
+        "pipeline_task",
+        "as the other task types, with one gap: a pipeline_name is not resolved to its pipeline_id "
+        "(the provider looks it up); give pipeline_id",
+    ),
+    *_same("new_cluster existing_cluster_id libraries", "moved into the top-level task with it"),
+    *_same("environments run_name timeout_seconds access_control_list git_source", "sent as given"),
+    *_same(
+        "openlineage_inject_parent_job_info",
+        "parent job information in each task's dict-shaped parameters and each new_cluster's "
+        f"spark_conf, through the provider's own helpers; {_LINEAGE_ABSENT}",
+    ),
+    *_same(
+        "openlineage_inject_transport_info",
+        "transport configuration in each new_cluster's spark_conf, through the provider's helpers; "
+        f"{_LINEAGE_ABSENT}",
+    ),
+)
+
+RUN_NOW = _table(
+    *_SHARED,
+    *_same("job_id job_name", "exactly one; a job_name is resolved to its id at submit time"),
+    *_same(
+        "job_parameters notebook_params python_params python_named_params jar_params "
+        "spark_submit_params dbt_commands",
+        "sent with run-now",
+    ),
+    *_same(
+        "cancel_previous_runs",
+        "runs/cancel-all of the job before a submit with a new token; never before a retry that "
+        "reconnects to, or resubmits the stored token of, the run it is about to adopt",
+    ),
+    *_same(
+        "forward_dag_params",
+        "the task's params (those not None) become job_parameters when neither job_parameters nor a "
+        "legacy parameter slot is set, as in the provider",
+    ),
+    *_same(
+        "openlineage_inject_parent_job_info",
+        "OPENLINEAGE_CONTEXT in job_parameters (skipped with a legacy parameter slot), through the "
+        f"provider's own helper; {_LINEAGE_ABSENT}",
+    ),
+    ProviderArgument(
+        "repair_run",
+        Status.REJECTED,
+        "repair_run is not supported yet (repairing re-runs the failed tasks inside the same run, "
+        "which the resume record does not model yet); use retries: a failed run is followed by one "
+        "fresh run per retry",
+        accepted=(False,),
+    ),
+    ProviderArgument(
+        "databricks_repair_reason_new_settings",
+        Status.REJECTED,
+        "it only applies to repair_run, which is not supported yet; use retries (one fresh run per "
+        "retry), with the job's settings updated beforehand if a run needs others",
+        accepted=(None, {}),
+    ),
+)
+
+ARGUMENTS: Mapping[str, Mapping[str, ProviderArgument]] = {
+    "DatabricksSubmitRunOperator": SUBMIT_RUN,
+    "DatabricksRunNowOperator": RUN_NOW,
+}
+
+# The provider's other operators (apache-airflow-providers-databricks 7.23): none is mirrored yet.
+NOT_PROVIDED = (
+    "DatabricksCopyIntoAssetOperator",
+    "DatabricksCopyIntoOperator",
+    "DatabricksCreateJobsOperator",
+    "DatabricksNotebookOperator",
+    "DatabricksReposCreateOperator",
+    "DatabricksReposDeleteOperator",
+    "DatabricksReposUpdateOperator",
+    "DatabricksSQLStatementsOperator",
+    "DatabricksSqlOperator",
+    "DatabricksStartWarehouseOperator",
+    "DatabricksStopWarehouseOperator",
+    "DatabricksTaskOperator",
+)
+
+
+def check_arguments(operator: str, values: Mapping[str, Any]) -> None:
+    """Refuse REJECTED arguments set to anything but an accepted value; warn about IGNORED ones given
+    a value. ``values``: the provider arguments as passed (None for those left out)."""
+    table = ARGUMENTS[operator]
+    for name, value in values.items():
+        argument = table[name]
+        if argument.status is Status.REJECTED and not any(_same_value(value, ok) for ok in argument.accepted):
+            raise ProviderArgumentRejected(operator, argument, value)
+    ignored: dict[str, list[str]] = {}
+    for name in sorted(values):
+        if table[name].status is Status.IGNORED and values[name] is not None:
+            ignored.setdefault(table[name].note, []).append(name)
+    for note, names in ignored.items():
+        # Accepted so that switching from the provider is an import change, but said out loud.
+        warnings.warn(f"{', '.join(names)} has no effect: {note}", UserWarning, stacklevel=3)
+
+
+def _same_value(value: Any, accepted: Any) -> bool:
+    # ``True == 1`` in Python: wait_for_termination=1 is not the True the table accepts.
+    return type(value) is type(accepted) and value == accepted
+
+
+def markdown() -> str:
+    """The tables of docs/provider-arguments.md, one per mirrored operator, then the others."""
+    lines: list[str] = []
+    for operator, table in ARGUMENTS.items():
+        lines += [f"### `{operator}`", "", "| provider argument | here | notes |", "|---|---|---|"]
+        for argument in sorted(table.values(), key=lambda a: (list(Status).index(a.status), a.name)):
+            status = argument.status.value
+            if argument.status is Status.REJECTED:
+                status += " unless " + " or ".join(f"`{value!r}`" for value in argument.accepted)
+            lines.append(f"| `{argument.name}` | {status} | {argument.note} |")
+        lines.append("")
+    lines += ["### Not yet provided", "", "Use the provider's operator for these, for now:", ""]
+    lines += [f"- `{operator}`" for operator in NOT_PROVIDED]
+    return "\n".join(lines) + "\n"
