@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowTaskTimeout
+from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.observability import stats
 
 from resumable_triggers.resume._bridge import run_blocking
@@ -43,10 +43,10 @@ from resumable_triggers.resume._record import (
     ForeignRecord,
     RecordProblem,
     ResumeRecord,
-    UnknownRecordVersion,
     derive_token,
 )
 from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._state_store import RecordKeeper
 from resumable_triggers.resume._tracing import RemoteCall, TaskTrace
 from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger
 
@@ -157,7 +157,7 @@ class ResumableDeferrableOperator(BaseOperator):
             assert status is not None
             return self._finish(context, record, self._event_from_status(record.external_id, status))
         if plan.decision.submits:
-            self._store(context, record)
+            self._records(context).save(record)
             submit = self._submit(context, record.token, new_token=plan.decision.new_token)
             external_id = self._call(RemoteCall.SUBMIT, submit, record)
             self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
@@ -181,7 +181,7 @@ class ResumableDeferrableOperator(BaseOperator):
                     # seconds, with the same cause: retries cost one request each, not a budget.
                     raise WatchLost(job_event.external_id, job_event.message)
                 try:
-                    record = self._load(context)
+                    record = self._records(context).load()
                 except RecordProblem as problem:
                     self.log.warning("resume record is unreadable (%s)", problem)
                     record = None
@@ -224,9 +224,9 @@ class ResumableDeferrableOperator(BaseOperator):
             return ResumeRecord(kind=self.job_kind, token=token, cycle=cycle, generation=generation)
 
         try:
-            stored = self._load(context)
+            stored = self._records(context).load()
         except (ForeignRecord, CorruptRecord) as problem:
-            self._quarantine(context, problem)
+            self._records(context).quarantine(problem, operator=type(self).__name__)
             # A salt keeps the fresh token apart from every token the unreadable record may have used.
             salt = f"{self.token_salt()}quarantined-{ti.try_number}"
             plan = Plan(Decision.FRESH_SUBMIT, mint(cycle, 0, salt=salt))
@@ -264,7 +264,7 @@ class ResumableDeferrableOperator(BaseOperator):
         with self._guard.armed():
             try:
                 if persist:
-                    self._store(context, record)
+                    self._records(context).save(record)
                 if status is None:
                     status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
                 self._announce(context, external_id, status)
@@ -299,7 +299,7 @@ class ResumableDeferrableOperator(BaseOperator):
             raise JobFailed(event)
         self.log.info("job %s succeeded%s", event.external_id, f" ({event.url})" if event.url else "")
         if record is not None and not record.success_reported:
-            self._store(context, record.reporting_success())
+            self._records(context).save(record.reporting_success())
         return self.job_result(context, event)
 
     def _event_from_status(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
@@ -352,34 +352,8 @@ class ResumableDeferrableOperator(BaseOperator):
 
     # -- supervisor calls: always through the guard ----------------------------------------------------
 
-    def _load(self, context: Context) -> ResumeRecord | None:
-        with self._guard.supervisor_call():
-            raw = context["task_state_store"].get(self.resume_key)
-        if raw is None:
-            return None
-        try:
-            return ResumeRecord.from_json(raw, kind=self.job_kind)
-        except UnknownRecordVersion as exc:
-            # Guessing at a newer format could duplicate or adopt the wrong job: stop, once, loudly.
-            raise AirflowFailException(
-                f"cannot resume from task state key {self.resume_key!r}: {exc}"
-            ) from exc
-
-    def _store(self, context: Context, record: ResumeRecord) -> None:
-        with self._guard.supervisor_call():
-            context["task_state_store"].set(self.resume_key, record.to_json())
-
-    def _quarantine(self, context: Context, problem: RecordProblem) -> None:
-        quarantine_key = f"{self.resume_key}.quarantined"
-        self.log.error(
-            "task state key %r is unusable (%s); it was copied to %r and a fresh job will be submitted",
-            self.resume_key,
-            problem,
-            quarantine_key,
-        )
-        stats.incr("resumable_job.unreadable_record", tags={"operator": type(self).__name__})
-        with self._guard.supervisor_call():
-            context["task_state_store"].set(quarantine_key, {"raw": problem.raw})  # type: ignore[dict-item]
+    def _records(self, context: Context) -> RecordKeeper:
+        return RecordKeeper(context["task_state_store"], self._guard, self.resume_key, self.job_kind)
 
     def _announce(self, context: Context, external_id: ExternalId, status: JobStatus) -> None:
         self.log.info("job %s is %s%s", external_id, status.state, f": {status.url}" if status.url else "")
