@@ -170,6 +170,14 @@ class DagRun:
 
         return self.airflow.wait_for(f"run {run_id} to end", probe, timeout_seconds=WAIT_SECONDS)
 
+    def assert_succeeded_on_one_run(self, run_id: int, *, try_number: int = 1) -> Outcome:
+        """The task succeeded in ``try_number`` on the one run ``run_id`` (the XCom names it), nothing
+        else was created, none is left active, and nothing sent ``runs/cancel``; the outcome, for more."""
+        outcome = self.outcome()
+        assert ("success", try_number, ["SUCCESS"], 1, []) == outcome.summary()
+        assert (run_id, 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+        return outcome
+
     def outcome(self) -> Outcome:
         """What the test asserts on, read once the task reached a final state.
 

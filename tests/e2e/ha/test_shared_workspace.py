@@ -108,9 +108,7 @@ def test_stalled_triggerers_runner_fires_a_second_event_that_does_no_harm(ha: Da
     heartbeat_after(ha.airflow, holder, woke_at)
     ha.wait_until_quiet(seconds=3.0, timeout_seconds=30)
 
-    outcome = dag_run.outcome()
-    assert ("success", 1, ["SUCCESS"], 1, []) == outcome.summary()
-    assert (run["run_id"], 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+    dag_run.assert_succeeded_on_one_run(run["run_id"])
     assert 1 == dag_run.logs(1).count(f"job {run['run_id']} succeeded")
     stalled = trigger_logs(dag_run, old_job)
     print(f"the stalled triggerer's trigger log:\n{stalled[-3000:]}")

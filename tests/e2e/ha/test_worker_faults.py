@@ -12,18 +12,11 @@ import signal
 
 import psutil
 import pytest
-from e2e_testkit import DagRun, DatabricksE2E, signal_pid
+from e2e_testkit import DatabricksE2E, signal_pid
 
 from ._kit import DEFERRED, IN_WORKER, PATIENT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-def assert_one_run_no_cancel(dag_run: DagRun, run_id: int, *, try_number: int) -> None:
-    """The task succeeded in ``try_number`` on the one run ``run_id``, which nothing cancelled."""
-    outcome = dag_run.outcome()
-    assert ("success", try_number, ["SUCCESS"], 1, []) == outcome.summary()
-    assert (run_id, 0) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
 
 
 @pytest.mark.parametrize(
@@ -58,7 +51,7 @@ def test_api_server_sigkilled_and_restarted_keeps_one_run(
 
     outcome = dag_run.outcome()
     assert outcome.try_number in (1, 2)
-    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=outcome.try_number)
+    dag_run.assert_succeeded_on_one_run(run["run_id"], try_number=outcome.try_number)
     if outcome.try_number == 2:
         assert f"resume decision: {retry_decision}" in dag_run.logs(2)
 
@@ -79,7 +72,7 @@ def test_celery_worker_sigkilled_right_after_submit_the_retry_adopts_the_run(ha:
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
 
-    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    dag_run.assert_succeeded_on_one_run(run["run_id"], try_number=2)
     assert "resume decision: submit_with_stored_token" in dag_run.logs(2)
 
 
@@ -108,7 +101,7 @@ def test_zombie_worker_resumed_while_the_next_try_watches_cancels_nothing(ha: Da
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
 
-    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    dag_run.assert_succeeded_on_one_run(run["run_id"], try_number=2)
     zombie_log = dag_run.logs(1)
     assert "checkpointing job" in zombie_log
     assert "Failed to report terminal task state to supervisor state=deferred" in zombie_log
@@ -137,7 +130,7 @@ def test_celery_warm_shutdown_leaves_a_task_polling_in_the_worker_until_it_is_ki
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
 
-    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=2)
+    dag_run.assert_succeeded_on_one_run(run["run_id"], try_number=2)
     assert "resume decision: reconnect" in dag_run.logs(2)
 
 
@@ -157,5 +150,5 @@ def test_celery_worker_tree_sigtermed_checkpoints_the_task_into_a_deferral(ha: D
     dag_run.finish_run(run["run_id"])
     dag_run.wait_for_state("success")
 
-    assert_one_run_no_cancel(dag_run, run["run_id"], try_number=1)
+    dag_run.assert_succeeded_on_one_run(run["run_id"], try_number=1)
     assert "checkpointing job" in dag_run.logs(1)
