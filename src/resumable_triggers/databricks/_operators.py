@@ -272,7 +272,7 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
     def validate_job(self) -> None:
         merged = self._merged_request()
         _spec.check_run_now(merged.get("job_id"), merged.get("job_name"))
-        _spec.check_json(merged, "json")
+        _spec.check_run_now_body(merged)
         self._body = merged
 
     async def submit_job(self, token: str, context: Context) -> ExternalId:
