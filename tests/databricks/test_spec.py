@@ -25,7 +25,9 @@ def submit_body(**kwargs: Any) -> dict[str, Any]:
 
 def test_top_level_task_moves_into_tasks_with_the_task_id_as_key() -> None:
     """The provider's single-task shape becomes API 2.2's ``tasks`` list; run_name defaults to the task id."""
-    body = submit_body(notebook_task=NOTEBOOK, new_cluster={"num_workers": 1}, libraries=[{"pypi": {"package": "requests"}}])
+    body = submit_body(
+        notebook_task=NOTEBOOK, new_cluster={"num_workers": 1}, libraries=[{"pypi": {"package": "requests"}}]
+    )
     assert {
         "run_name": "etl",
         "tasks": [
@@ -68,7 +70,14 @@ def test_users_idempotency_token_never_reaches_the_request_verbatim() -> None:
             "tasks[1].task_key",
         ),
         ({"tasks": [{"task_key": "a"}]}, "tasks[0]"),
-        ({"tasks": [{"task_key": "a", "notebook_task": NOTEBOOK, "spark_python_task": {"python_file": "x.py"}}]}, "tasks[0]"),
+        (
+            {
+                "tasks": [
+                    {"task_key": "a", "notebook_task": NOTEBOOK, "spark_python_task": {"python_file": "x.py"}}
+                ]
+            },
+            "tasks[0]",
+        ),
         ({"tasks": [{"task_key": "a", "notebook_task": "nb"}]}, "tasks[0].notebook_task"),
         ({"tasks": []}, "tasks"),
         ({}, "tasks"),

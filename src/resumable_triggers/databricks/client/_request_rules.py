@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resumable_triggers.databricks.client import _schema
-from resumable_triggers.databricks.client._schema import ObjectOf, Violation, ViolationKind
+from resumable_triggers.databricks.client._schema import ObjectOf, Violation
 
 # The Jobs API reference gives task_key as "<= 100 characters, match pattern ^[\w\-\_]+$"; the SDK's
 # models do not carry patterns. ASCII only: the workspace's pattern is not Unicode-aware.
