@@ -12,7 +12,7 @@ from resumable_triggers.databricks import (
     DatabricksSubmitRunOperator,
     InvalidSpecError,
 )
-from resumable_triggers.databricks._spec import merge, normalise_submit
+from resumable_triggers.databricks._spec import check_run_now_body, merge, normalise_submit
 
 NOTEBOOK = {"notebook_path": "/x"}
 
@@ -25,7 +25,9 @@ def submit_body(**kwargs: Any) -> dict[str, Any]:
 
 def test_top_level_task_moves_into_tasks_with_the_task_id_as_key() -> None:
     """The provider's single-task shape becomes API 2.2's ``tasks`` list; run_name defaults to the task id."""
-    body = submit_body(notebook_task=NOTEBOOK, new_cluster={"num_workers": 1}, libraries=[{"pypi": {}}])
+    body = submit_body(
+        notebook_task=NOTEBOOK, new_cluster={"num_workers": 1}, libraries=[{"pypi": {"package": "requests"}}]
+    )
     assert {
         "run_name": "etl",
         "tasks": [
@@ -33,7 +35,7 @@ def test_top_level_task_moves_into_tasks_with_the_task_id_as_key() -> None:
                 "task_key": "etl",
                 "notebook_task": NOTEBOOK,
                 "new_cluster": {"num_workers": 1},
-                "libraries": [{"pypi": {}}],
+                "libraries": [{"pypi": {"package": "requests"}}],
             }
         ],
     } == body
@@ -68,7 +70,14 @@ def test_users_idempotency_token_never_reaches_the_request_verbatim() -> None:
             "tasks[1].task_key",
         ),
         ({"tasks": [{"task_key": "a"}]}, "tasks[0]"),
-        ({"tasks": [{"task_key": "a", "notebook_task": NOTEBOOK, "spark_python_task": {}}]}, "tasks[0]"),
+        (
+            {
+                "tasks": [
+                    {"task_key": "a", "notebook_task": NOTEBOOK, "spark_python_task": {"python_file": "x.py"}}
+                ]
+            },
+            "tasks[0]",
+        ),
         ({"tasks": [{"task_key": "a", "notebook_task": "nb"}]}, "tasks[0].notebook_task"),
         ({"tasks": []}, "tasks"),
         ({}, "tasks"),
@@ -150,3 +159,22 @@ def test_fire_and_forget_is_rejected_with_a_reason() -> None:
     """wait_for_termination=False contradicts resuming; the error says so at parse time."""
     with pytest.raises(ValueError, match="wait_for_termination"):
         DatabricksSubmitRunOperator(task_id="etl", notebook_task=NOTEBOOK, wait_for_termination=False)
+
+
+def test_numbers_where_strings_are_wanted_pass_as_dags_written_for_the_provider_use_them() -> None:
+    """DAGs written for the provider say ``base_parameters={"n": 1}``; the workspace reads numbers as
+    strings, so they pass, and are sent as written."""
+    body = normalise_submit(
+        {"notebook_task": {"notebook_path": "/x", "base_parameters": {"n": 1, "r": 0.5}}},
+        default_task_key="t",
+    )
+    check_run_now_body({"job_id": 5, "notebook_params": {"n": 2}, "python_params": [3, "x"]})
+    assert {"n": 1, "r": 0.5} == body["tasks"][0]["notebook_task"]["base_parameters"]
+
+
+def test_a_boolean_where_a_string_is_wanted_is_still_rejected_naming_the_field() -> None:
+    """A boolean is no string to the workspace (the provider keeps booleans as booleans too)."""
+    with pytest.raises(InvalidSpecError, match=r"tasks\[0\]\.notebook_task\.base_parameters\.dry"):
+        normalise_submit(
+            {"notebook_task": {"notebook_path": "/x", "base_parameters": {"dry": True}}}, default_task_key="t"
+        )

@@ -101,7 +101,8 @@ def test_pytest_plugin_fixtures_serve_an_emulator_and_restore_the_environment(tm
             def test_hook_reaches_the_emulator(databricks_emulator_env):
                 from airflow.providers.databricks.hooks.databricks import DatabricksHook
 
-                run_id = DatabricksHook().submit_run({"tasks": [{"task_key": "a", "notebook_task": {}}]})
+                task = {"task_key": "a", "notebook_task": {"notebook_path": "/x"}}
+                run_id = DatabricksHook().submit_run({"tasks": [task]})
                 assert [run_id] == [r["run_id"] for r in databricks_emulator_env.emulator.runs()]
                 assert databricks_emulator_env.url == os.environ["DATABRICKS_HOST"]
 
@@ -182,7 +183,9 @@ async def test_make_app_works_under_aiohttp_test_server_with_its_own_url() -> No
     async with TestServer(emulator.make_app(), host="127.0.0.1") as server, TestClient(server) as client:
         headers = {"Authorization": f"Bearer {emulator.token}"}
         submitted = await client.post(
-            "/api/2.2/jobs/runs/submit", json={"tasks": [{"task_key": "a"}]}, headers=headers
+            "/api/2.2/jobs/runs/submit",
+            json={"tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]},
+            headers=headers,
         )
         run_id = (await submitted.json())["run_id"]
         got = await client.get("/api/2.2/jobs/runs/get", params={"run_id": run_id}, headers=headers)

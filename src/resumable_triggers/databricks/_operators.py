@@ -312,7 +312,7 @@ class DatabricksRunNowOperator(_DatabricksRunOperator):
         _spec.check_run_now(merged.get("job_id"), merged.get("job_name"))
         if self.forward_dag_params:
             merged = _provider_payload.forward_as_job_parameters(merged, self.params)
-        _spec.check_json(merged, "json")
+        _spec.check_run_now_body(merged)
         self._body = merged
 
     async def before_new_job(self, context: Context) -> None:

@@ -1,7 +1,13 @@
 """Job specs, merged the way the provider merges them and validated before any API call.
 
 Every message names the offending field by its path in the request (``tasks[2].task_key``), so a
-typo in a DAG fails at the first try with a pointer to the line to fix, not as an HTTP 400 later.
+typo in a DAG fails at the first try with a pointer to the line to fix, not as an HTTP 400 later::
+
+    merge(json, named)  ->  normalise_submit / check_run_now_body
+                              1. only JSON values (check_json), the provider's shapes (top-level task)
+                              2. the workspace's own checks, shared with the emulator:
+                                 client._request_rules (types and required fields from databricks-sdk,
+                                 task keys, depends_on, one task type and one compute per task)
 """
 
 from __future__ import annotations
@@ -9,6 +15,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from resumable_triggers.databricks.client import _request_rules
+from resumable_triggers.databricks.client._schema import Violation
 
 MAX_TASKS = 100
 # The one-task shapes the provider accepts at top level; API 2.2 wants them inside ``tasks``.
@@ -81,7 +90,20 @@ def normalise_submit(spec: Mapping[str, Any], *, default_task_key: str) -> dict[
     if "git_source" not in body and any("dbt_task" in task for task in tasks):
         # The provider checks this too; Databricks would only fail the run after starting a cluster.
         raise InvalidSpecError("git_source", "is required when a task is a dbt_task")
+    _raise(_request_rules.check_submit(body))
     return body
+
+
+def check_run_now_body(body: Mapping[str, Any]) -> None:
+    """A run-now body holds only JSON and the shapes the workspace accepts (``notebook_params`` a
+    mapping of strings, ``python_params`` a list of strings...); ``job_name`` stands in for ``job_id``."""
+    check_json(body, "json")
+    _raise(_request_rules.check_run_now(body, job_id_required=body.get("job_name") is None))
+
+
+def _raise(violation: Violation | None) -> None:
+    if violation is not None:
+        raise InvalidSpecError(violation.path, violation.problem)
 
 
 def _check_task(task: Any, path: str, seen: set[str]) -> None:
@@ -93,14 +115,7 @@ def _check_task(task: Any, path: str, seen: set[str]) -> None:
     if key in seen:
         raise InvalidSpecError(f"{path}.task_key", f"{key!r} is used by more than one task")
     seen.add(key)
-    types = [t for t in TASK_TYPES if t in task]
-    if len(types) != 1:
-        found = ", ".join(types) or "none"
-        raise InvalidSpecError(
-            path, f"needs exactly one task type ({', '.join(TASK_TYPES[:4])}, ...); found {found}"
-        )
-    if not isinstance(task[types[0]], Mapping):
-        raise InvalidSpecError(f"{path}.{types[0]}", "must be an object")
+    # Task types, their fields and the rest of the task: _request_rules, from databricks-sdk's models.
     if "libraries" in task and not isinstance(task["libraries"], list):
         raise InvalidSpecError(f"{path}.libraries", "must be a list")
     if "existing_cluster_id" in task and not isinstance(task["existing_cluster_id"], str):

@@ -68,7 +68,10 @@ async def test_500_pollers_share_one_session_and_at_most_max_connections_sockets
     provider = StaticTokenHeaders()
     async with shared_client(url, provider, settings=SETTINGS) as setup:
         run_ids = [
-            await setup.submit_run({"tasks": [{"task_key": "a"}]}, idempotency_token=f"r{i}")
+            await setup.submit_run(
+                {"tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]},
+                idempotency_token=f"r{i}",
+            )
             for i in range(10)
         ]
     sessions = set()

@@ -202,7 +202,11 @@ async def test_lost_and_unavailable_run_now_with_token_is_retried_into_one_run(
     emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
     """run-now with an idempotency token is as safe to repeat as a GET: one run comes of it."""
-    job_id = await create_job(emulator_url, emulator.token, {"name": "nightly", "tasks": [{"task_key": "a"}]})
+    job_id = await create_job(
+        emulator_url,
+        emulator.token,
+        {"name": "nightly", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]},
+    )
     emulator.inject_fault(endpoint="run-now", kind="lose_response", count=1)
     emulator.inject_fault(endpoint="run-now", kind="http_error", status=503, count=1)
     async with client_for(emulator_url, pat, fake_time) as client:

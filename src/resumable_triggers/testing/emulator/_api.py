@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import ErrorReply, invalid, malformed, run_not_found
+from resumable_triggers.databricks.client import _request_rules
+
+from ._errors import ErrorReply, invalid, malformed, rejected, run_not_found
 from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
 from ._params import Context, Handler, Params, Result
 from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, render_run, render_task
@@ -65,6 +67,9 @@ def submit(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     timeout = p.int64("timeout_seconds", default=0) or 0
     if timeout < 0:
         raise invalid(f"Invalid value for parameter timeout_seconds: must be >= 0, got {timeout}")
+    # The legacy shape's task key is made up from run_name, so it is checked under a key that is valid.
+    checked = specs if tasks else [{**specs[0], "task_key": "task"}]
+    rejected(_request_rules.check_submit({**p.body(), "tasks": checked}))
     queue = p.obj("queue")
     run = ws.create_run(
         ctx.now,
@@ -104,6 +109,7 @@ def run_now(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
     given = p.raw("job_parameters")
     if given is not None and not isinstance(given, dict):
         raise malformed("Invalid value for parameter job_parameters: expected an object")
+    rejected(_request_rules.check_run_now(p.body()))
     defaults = {
         d.get("name"): d.get("default") for d in job.settings.get("parameters", []) if isinstance(d, dict)
     }

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from resumable_triggers.databricks.client import _schema
+
 from ._api import ROUTES
 from ._control import handle_control
 from ._errors import ErrorReply, endpoint_not_found
@@ -186,6 +188,9 @@ def _serve_public(
 
 
 def make_app(emulator: Emulator) -> web.Application:
+    # Reading the request schema imports databricks-sdk (about a second): pay it here, once per
+    # process, rather than inside the first submit a client has put a deadline on.
+    _schema.warm()
     # client_max_size bounds what a malformed or hostile body can make the emulator buffer.
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app[REQUEST_PATH_KEY] = emulator.request_path

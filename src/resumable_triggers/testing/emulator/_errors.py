@@ -9,7 +9,10 @@ plain ``ValueError`` (bad arguments or a run in the wrong state) and ``UnknownRu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resumable_triggers.databricks.client._schema import Violation
 
 
 class ErrorReply(Exception):
@@ -49,6 +52,13 @@ def invalid(message: str) -> ErrorReply:
 def malformed(message: str) -> ErrorReply:
     """400 MALFORMED_REQUEST: the body is not JSON, or a field has the wrong JSON type."""
     return ErrorReply(400, "MALFORMED_REQUEST", message)
+
+
+def rejected(violation: Violation | None) -> None:
+    """Raise the workspace's 400 for a body the shared request rules reject (nothing when None):
+    MALFORMED_REQUEST for a wrong JSON type, INVALID_PARAMETER_VALUE for a value it does not accept."""
+    if violation is not None:
+        raise ErrorReply(400, violation.kind.error_code, violation.message)
 
 
 def run_not_found(run_id: int) -> ErrorReply:

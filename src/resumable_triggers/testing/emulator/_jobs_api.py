@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._errors import invalid
+from resumable_triggers.databricks.client import _request_rules
+
+from ._errors import invalid, rejected
 from ._params import Context, Params, Result
 from ._store import MAX_JOB_TASKS, EmulatedWorkspace, JobRecord, validate_tasks
 
@@ -33,6 +35,7 @@ def _validated_settings(p: Params) -> dict[str, Any]:
     timeout = p.int64("timeout_seconds", default=0) or 0
     if timeout < 0:
         raise invalid(f"Invalid value for parameter timeout_seconds: must be >= 0, got {timeout}")
+    rejected(_request_rules.check_create(p.body()))
     settings.setdefault("name", "Untitled")
     return settings
 

@@ -44,6 +44,10 @@ class Params:
     def __contains__(self, name: str) -> bool:
         return self._values.get(name) is not None
 
+    def body(self) -> Mapping[str, Any]:
+        """All parameters as sent, for checks that walk the whole request."""
+        return self._values
+
     def raw(self, name: str) -> Any:
         return self._values.get(name)
 
