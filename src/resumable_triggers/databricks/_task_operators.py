@@ -116,6 +116,15 @@ class _DatabricksOneTaskOperator(_DatabricksRunOperator):
         """The task's own part of the body (what the provider calls its task base json)."""
         raise NotImplementedError
 
+    def _convert_to_databricks_workflow_task(self, *args: Any, **kwargs: Any) -> dict[str, object]:
+        # The provider's workflow group calls this to fold a task into its job. Being callable keeps
+        # the group's own exit from replacing the error __init__ raised with a vaguer one ("does not
+        # support conversion"); a task added to the group after construction fails here instead.
+        group = _workflow_task_group(self)
+        raise InsideDatabricksWorkflowError(
+            self.provider_operator, self.task_id, None if group is None else group.group_id
+        )
+
     def task_key(self) -> str:
         """The given ``databricks_task_key``, or the provider's md5 of ``dag_id__task_id`` when it is
         empty or longer than the API keeps."""
