@@ -1,10 +1,14 @@
 """Databricks operators: the provider's arguments, our resume machinery.
 
 Switching from ``airflow.providers.databricks.operators.databricks`` is a one-line import change: every
-argument of the provider's two operators is accounted for in ``_provider_args`` (supported, accepted
+argument of the provider's operators is accounted for in ``_provider_args`` (supported, accepted
 without effect, or rejected at DAG parse saying why and what to use), and what the provider adds to a
 request (forwarded params, OpenLineage context) is added the same way by ``_provider_payload``.
 ``deferrable`` defaults to True and ``cancel_on_kill`` says whether a user's kill cancels the run.
+
+    _DatabricksRunOperator            connection, XComs, status, cancel, trigger: how a run is watched
+     ├── _DatabricksJsonOperator      json and its merge: DatabricksSubmitRunOperator, ...RunNowOperator
+     └── (_task_operators)            the one-task bodies: DatabricksNotebookOperator, ...TaskOperator
 """
 
 from __future__ import annotations
