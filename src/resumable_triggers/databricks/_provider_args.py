@@ -200,7 +200,11 @@ _ONE_TASK = (
         "job clusters exist only in a DatabricksWorkflowTaskGroup's job, which these operators do not "
         "join (the provider's standalone path drops it too); give new_cluster or existing_cluster_id",
     ),
-    ProviderArgument("caller", Status.IGNORED, "a label in the provider hook's logs; our client has none"),
+    ProviderArgument(
+        "caller",
+        Status.IGNORED,
+        "the provider hook's label in its logs and User-Agent; our client sends a User-Agent of its own",
+    ),
     ProviderArgument(
         "workflow_run_metadata",
         Status.REJECTED,
