@@ -21,14 +21,22 @@ if TYPE_CHECKING:
     )
     from resumable_triggers.databricks._provider_args import ProviderArgumentRejected
     from resumable_triggers.databricks._spec import InvalidSpecError
+    from resumable_triggers.databricks._task_operators import (
+        DatabricksNotebookOperator,
+        DatabricksTaskOperator,
+        InsideDatabricksWorkflowError,
+    )
     from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, TaskFailure
 
 _LAZY = {
     "ConnectionConfigError": "resumable_triggers.databricks._connection",
+    "DatabricksNotebookOperator": "resumable_triggers.databricks._task_operators",
     "DatabricksRunLink": "resumable_triggers.databricks._operators",
     "DatabricksRunNowOperator": "resumable_triggers.databricks._operators",
     "DatabricksRunTrigger": "resumable_triggers.databricks._trigger",
     "DatabricksSubmitRunOperator": "resumable_triggers.databricks._operators",
+    "DatabricksTaskOperator": "resumable_triggers.databricks._task_operators",
+    "InsideDatabricksWorkflowError": "resumable_triggers.databricks._task_operators",
     "InvalidSpecError": "resumable_triggers.databricks._spec",
     "ProviderArgumentRejected": "resumable_triggers.databricks._provider_args",
     "RunEvent": "resumable_triggers.databricks._trigger",
@@ -37,10 +45,13 @@ _LAZY = {
 
 __all__ = [
     "ConnectionConfigError",
+    "DatabricksNotebookOperator",
     "DatabricksRunLink",
     "DatabricksRunNowOperator",
     "DatabricksRunTrigger",
     "DatabricksSubmitRunOperator",
+    "DatabricksTaskOperator",
+    "InsideDatabricksWorkflowError",
     "InvalidSpecError",
     "ProviderArgumentRejected",
     "RunEvent",

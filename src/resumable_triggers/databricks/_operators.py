@@ -1,10 +1,14 @@
 """Databricks operators: the provider's arguments, our resume machinery.
 
 Switching from ``airflow.providers.databricks.operators.databricks`` is a one-line import change: every
-argument of the provider's two operators is accounted for in ``_provider_args`` (supported, accepted
+argument of the provider's operators is accounted for in ``_provider_args`` (supported, accepted
 without effect, or rejected at DAG parse saying why and what to use), and what the provider adds to a
 request (forwarded params, OpenLineage context) is added the same way by ``_provider_payload``.
 ``deferrable`` defaults to True and ``cancel_on_kill`` says whether a user's kill cancels the run.
+
+    _DatabricksRunOperator            connection, XComs, status, cancel, trigger: how a run is watched
+     ├── _DatabricksJsonOperator      json and its merge: DatabricksSubmitRunOperator, ...RunNowOperator
+     └── (_task_operators)            the one-task bodies: DatabricksNotebookOperator, ...TaskOperator
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ class DatabricksRunLink(BaseOperatorLink):
 
 
 class _DatabricksRunOperator(ResumableDeferrableOperator):
+    """The connection, the XComs and the watching of a run: what every operator here shares. How the
+    run is requested (the body, its arguments) is each subclass's own."""
+
     job_kind = "databricks"
     external_id_xcom_key = XCOM_RUN_ID_KEY
     url_xcom_key = XCOM_RUN_PAGE_URL_KEY
@@ -60,57 +67,18 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
     def __init__(
         self,
         *,
-        json: Any | None = None,
         databricks_conn_id: str = "databricks_default",
-        idempotency_token: str | None = None,
-        performance_target: str | None = None,
         do_xcom_push: bool = True,
         requests_per_second: float | None = None,
-        wait_for_termination: bool = True,
-        durable: bool | None = None,
-        databricks_retry_limit: int | None = None,
-        databricks_retry_delay: float | None = None,
-        databricks_retry_args: dict[str, Any] | None = None,
-        openlineage_inject_parent_job_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(do_xcom_push=do_xcom_push, **kwargs)
-        _provider_args.check_arguments(
-            self.provider_operator,
-            {
-                "wait_for_termination": wait_for_termination,
-                "durable": durable,
-                "databricks_retry_limit": databricks_retry_limit,
-                "databricks_retry_delay": databricks_retry_delay,
-                "databricks_retry_args": databricks_retry_args,
-            },
-        )
-        self.json = json
         self.databricks_conn_id = databricks_conn_id
-        self.idempotency_token = idempotency_token
-        self.performance_target = performance_target
         self.requests_per_second = requests_per_second
-        self.openlineage_inject_parent_job_info = _lineage_default(
-            openlineage_inject_parent_job_info, "spark_inject_parent_job_info"
-        )
         self._workspace: Workspace | None = None
 
     def prepare(self, context: Context) -> None:
         self._workspace = workspace_for(self.databricks_conn_id)
-
-    def token_salt(self) -> str:
-        # A user's own token stays an input, but the library still varies it per cycle and generation:
-        # reusing it verbatim would hand every retry the first (possibly failed) run back.
-        json_token = self.json.get("idempotency_token") if isinstance(self.json, dict) else None
-        return str(self.idempotency_token or json_token or "")
-
-    def _merged_request(self) -> dict[str, Any]:
-        """``json`` merged with the named template fields (named win), as the provider merges them;
-        without the user's idempotency token, which only salts the tokens the library derives."""
-        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
-        merged = _spec.merge(self.json, named)
-        merged.pop("idempotency_token", None)
-        return merged
 
     def remote_name(self) -> str:
         host = self._workspace.host if self._workspace is not None else "(connection not read yet)"
@@ -147,7 +115,57 @@ class _DatabricksRunOperator(ResumableDeferrableOperator):
             return await run_event(client, await client.get_run(int(external_id)), status)
 
 
-class DatabricksSubmitRunOperator(_DatabricksRunOperator):
+class _DatabricksJsonOperator(_DatabricksRunOperator):
+    """The arguments the provider's submit-run and run-now operators share: ``json`` and its merge."""
+
+    def __init__(
+        self,
+        *,
+        json: Any | None = None,
+        idempotency_token: str | None = None,
+        performance_target: str | None = None,
+        wait_for_termination: bool = True,
+        durable: bool | None = None,
+        databricks_retry_limit: int | None = None,
+        databricks_retry_delay: float | None = None,
+        databricks_retry_args: dict[str, Any] | None = None,
+        openlineage_inject_parent_job_info: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _provider_args.check_arguments(
+            self.provider_operator,
+            {
+                "wait_for_termination": wait_for_termination,
+                "durable": durable,
+                "databricks_retry_limit": databricks_retry_limit,
+                "databricks_retry_delay": databricks_retry_delay,
+                "databricks_retry_args": databricks_retry_args,
+            },
+        )
+        self.json = json
+        self.idempotency_token = idempotency_token
+        self.performance_target = performance_target
+        self.openlineage_inject_parent_job_info = _lineage_default(
+            openlineage_inject_parent_job_info, "spark_inject_parent_job_info"
+        )
+
+    def token_salt(self) -> str:
+        # A user's own token stays an input, but the library still varies it per cycle and generation:
+        # reusing it verbatim would hand every retry the first (possibly failed) run back.
+        json_token = self.json.get("idempotency_token") if isinstance(self.json, dict) else None
+        return str(self.idempotency_token or json_token or "")
+
+    def _merged_request(self) -> dict[str, Any]:
+        """``json`` merged with the named template fields (named win), as the provider merges them;
+        without the user's idempotency token, which only salts the tokens the library derives."""
+        named = {name: getattr(self, name) for name in self.template_fields if name not in _NOT_BODY}
+        merged = _spec.merge(self.json, named)
+        merged.pop("idempotency_token", None)
+        return merged
+
+
+class DatabricksSubmitRunOperator(_DatabricksJsonOperator):
     """Submit a one-time run (``runs/submit``) exactly once per logical attempt, and watch it deferred.
 
     Arguments as the Databricks provider's operator of the same name: ``json`` merged with the named
@@ -240,7 +258,7 @@ class DatabricksSubmitRunOperator(_DatabricksRunOperator):
             return await client.submit_run(body, idempotency_token=token)
 
 
-class DatabricksRunNowOperator(_DatabricksRunOperator):
+class DatabricksRunNowOperator(_DatabricksJsonOperator):
     """Trigger an existing job (``run-now``) exactly once per logical attempt, and watch it deferred.
 
     ``cancel_previous_runs`` cancels the job's active runs (``runs/cancel-all``) before a submit with a

@@ -65,24 +65,14 @@ _RETRY = (
     "requests are retried within a time budget (honouring Retry-After) and the trigger absorbs "
     "errors within error_budget_seconds"
 )
-_SHARED = (
-    *_same("json", "merged with the named fields; the named fields win, as in the provider"),
+# The arguments every mirrored operator shares with its provider counterpart.
+_COMMON = (
     *_same("databricks_conn_id", "the provider's connection format (templated)"),
     *_same("polling_period_seconds", "seconds between status reads, in the triggerer or the worker"),
-    *_same("do_xcom_push", "pushes run_id and run_page_url, the provider's keys"),
-    *_same(
-        "idempotency_token",
-        "salts the tokens derived per clear cycle and generation instead of being sent verbatim: a "
-        "verbatim token would hand every retry the first, possibly failed, run back",
-    ),
     *_same(
         "deferrable",
         "True by default (unless [operators] default_deferrable says otherwise); False polls in the "
         "worker under the same resume rules",
-    ),
-    *_same(
-        "performance_target",
-        "sent as the request's performance_target (templated); like the API, no check of its value",
     ),
     *(
         ProviderArgument(name, Status.IGNORED, _RETRY)
@@ -94,6 +84,21 @@ _SHARED = (
         "a resumable operator exists to wait for its run; use the provider's operator for "
         "fire-and-forget submissions",
         accepted=(True,),
+    ),
+)
+# What the provider's submit-run and run-now operators add.
+_SHARED = (
+    *_COMMON,
+    *_same("json", "merged with the named fields; the named fields win, as in the provider"),
+    *_same("do_xcom_push", "pushes run_id and run_page_url, the provider's keys"),
+    *_same(
+        "idempotency_token",
+        "salts the tokens derived per clear cycle and generation instead of being sent verbatim: a "
+        "verbatim token would hand every retry the first, possibly failed, run back",
+    ),
+    *_same(
+        "performance_target",
+        "sent as the request's performance_target (templated); like the API, no check of its value",
     ),
     ProviderArgument(
         "durable",
@@ -172,17 +177,76 @@ RUN_NOW = _table(
     ),
 )
 
+# The provider's one-task operators (DatabricksTaskBaseOperator's arguments), standalone.
+_ONE_TASK = (
+    *_COMMON,
+    *_same(
+        "new_cluster existing_cluster_id",
+        "the task's cluster: exactly one, checked at DAG parse (the provider checks when the task runs)",
+    ),
+    *_same(
+        "databricks_task_key",
+        "the task's task_key and the run_name; empty or over 100 characters, the md5 of "
+        "dag_id__task_id, as in the provider",
+    ),
+    *_same(
+        "max_retries min_retry_interval_millis retry_on_timeout",
+        "Databricks' own task retries (templated), inside the one run, whose end accounts for them; "
+        "once one is set the task is sent in tasks with its task_key, as the provider sends it",
+    ),
+    ProviderArgument(
+        "job_cluster_key",
+        Status.IGNORED,
+        "job clusters exist only in a DatabricksWorkflowTaskGroup's job, which these operators do not "
+        "join (the provider's standalone path drops it too); give new_cluster or existing_cluster_id",
+    ),
+    ProviderArgument(
+        "caller",
+        Status.IGNORED,
+        "the provider hook's label in its logs and User-Agent; our client sends a User-Agent of its own",
+    ),
+    ProviderArgument(
+        "workflow_run_metadata",
+        Status.REJECTED,
+        "it attaches the task to a DatabricksWorkflowTaskGroup's job run, which a resumable operator "
+        "does not join (it submits and records a run of its own); inside a workflow, use the "
+        "provider's operator",
+        accepted=(None,),
+    ),
+)
+
+NOTEBOOK = _table(
+    *_ONE_TASK,
+    *_same("notebook_path source", "the notebook_task's, sent as given"),
+    *_same(
+        "notebook_params",
+        "the notebook_task's base_parameters (templated); the task's params are not forwarded, as in "
+        "the provider",
+    ),
+    *_same("notebook_packages", "the task's libraries"),
+)
+
+TASK = _table(
+    *_ONE_TASK,
+    *_same(
+        "task_config",
+        "the Jobs API task object (templated), sent with the cluster as given; validated before any "
+        "API call; its retry fields are overridden by the named ones",
+    ),
+)
+
 ARGUMENTS: Mapping[str, Mapping[str, ProviderArgument]] = {
     "DatabricksSubmitRunOperator": SUBMIT_RUN,
     "DatabricksRunNowOperator": RUN_NOW,
+    "DatabricksNotebookOperator": NOTEBOOK,
+    "DatabricksTaskOperator": TASK,
 }
 
-# The provider's other operators (apache-airflow-providers-databricks 7.23): none is mirrored yet.
+# The provider's other operators (apache-airflow-providers-databricks 7.23): not mirrored yet.
 NOT_PROVIDED = (
     "DatabricksCopyIntoAssetOperator",
     "DatabricksCopyIntoOperator",
     "DatabricksCreateJobsOperator",
-    "DatabricksNotebookOperator",
     "DatabricksReposCreateOperator",
     "DatabricksReposDeleteOperator",
     "DatabricksReposUpdateOperator",
@@ -190,7 +254,6 @@ NOT_PROVIDED = (
     "DatabricksSqlOperator",
     "DatabricksStartWarehouseOperator",
     "DatabricksStopWarehouseOperator",
-    "DatabricksTaskOperator",
 )
 
 
