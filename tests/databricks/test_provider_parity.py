@@ -37,8 +37,6 @@ REQUIRED: dict[str, dict[str, Any]] = {
 REFUSED = {
     "wait_for_termination": False,
     "durable": False,
-    "repair_run": True,
-    "databricks_repair_reason_new_settings": {"CLUSTER_ERROR": {"max_concurrent_runs": 2}},
     "workflow_run_metadata": {"run_id": 7, "conn_id": "databricks_default", "job_id": 3},
 }
 
@@ -121,10 +119,25 @@ def test_a_rejected_argument_raises_at_parse_saying_why_and_what_to_use(operator
     assert " use " in note, "a rejection says what to use instead"
 
 
-def test_repair_run_is_refused_pointing_at_retries() -> None:
-    """repair_run (the provider 7.23 repairs failed multi-task runs) is not supported yet, and says so."""
-    with pytest.raises(ProviderArgumentRejected, match=r"repair_run is not supported yet.*use retries"):
-        ours("DatabricksRunNowOperator")(task_id="t", job_id=42, repair_run=True)
+def test_repair_run_is_accepted_with_its_budget_checked_at_parse() -> None:
+    """repair_run is supported (at most max_repairs repairs, default 1 as the provider makes); a
+    budget or a repair reason that cannot work fails at DAG parse, naming the argument."""
+    from resumable_triggers.databricks import InvalidSpecError
+
+    operator = ours("DatabricksRunNowOperator")
+    assert (1, 0) == (
+        operator(task_id="t", job_id=42, repair_run=True).max_repairs,
+        operator(task_id="t", job_id=42).max_repairs,
+    )
+    bad_settings = {"OOM": {"max_concurrent_runs": "many"}}
+    for bad, field in [
+        ({"max_repairs": 0}, "max_repairs"),
+        ({"max_repairs": True}, "max_repairs"),
+        ({"databricks_repair_reason_new_settings": bad_settings}, "max_concurrent_runs"),
+        ({"databricks_repair_reason_new_settings": ["OOM"]}, "databricks_repair_reason_new_settings"),
+    ]:
+        with pytest.raises(InvalidSpecError, match=field):
+            operator(task_id="t", job_id=42, repair_run=True, **bad)
 
 
 @pytest.mark.parametrize("operator", sorted(ARGUMENTS))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from resumable_triggers.resume import (
     CorruptRecord,
     ForeignRecord,
+    RepairIntent,
     ResumeRecord,
     UnknownRecordVersion,
     derive_token,
@@ -74,9 +77,40 @@ def test_record_with_an_over_long_token_is_corrupt() -> None:
 def test_record_from_a_newer_library_is_an_unknown_version() -> None:
     """A record written by a newer resumable-triggers is not guessed at."""
     with pytest.raises(UnknownRecordVersion) as info:
-        ResumeRecord.from_json({**RECORD.to_json(), "version": 2}, kind="databricks")
-    assert info.value.version == 2
+        ResumeRecord.from_json({**RECORD.to_json(), "version": 3}, kind="databricks")
+    assert info.value.version == 3
     assert "upgrade" in str(info.value)
+
+
+def test_version_1_record_is_read_with_no_repair_pending() -> None:
+    """A record written before repairs existed (version 1, no repair_intent field) still resumes."""
+    raw = {**RECORD.to_json(), "version": 1}
+    del raw["repair_intent"]
+    assert ResumeRecord.from_json(raw, kind="databricks") == RECORD
+
+
+def test_pending_repair_intent_round_trips_through_json() -> None:
+    """The intent written before runs/repair is read back whole, a never-repaired job's None included."""
+    for after in (None, 7):
+        record = RECORD.with_repair_intent(RepairIntent(after=after, number=2))
+        assert ResumeRecord.from_json(json.loads(json.dumps(record.to_json())), kind="databricks") == record
+    assert RECORD.to_json()["version"] == 2
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        {"after": "7", "number": 1},
+        {"after": None, "number": 0},
+        {"after": True, "number": 1},
+        [1, 2],
+        {"after": 1},
+    ],
+)
+def test_record_with_an_unreadable_repair_intent_is_corrupt(intent: object) -> None:
+    """A pending repair that cannot be read is corrupt (quarantined), never guessed at."""
+    with pytest.raises(CorruptRecord, match="repair_intent"):
+        ResumeRecord.from_json({**RECORD.to_json(), "repair_intent": intent}, kind="databricks")
 
 
 def test_foreign_value_message_does_not_echo_its_content() -> None:

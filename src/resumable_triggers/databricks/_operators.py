@@ -20,13 +20,21 @@ from airflow.sdk import BaseOperatorLink, conf
 
 from resumable_triggers.databricks import _provider_args, _provider_payload, _spec
 from resumable_triggers.databricks._connection import Workspace, workspace_for
-from resumable_triggers.databricks._trigger import DatabricksRunTrigger, RunEvent, read_status, run_event
-from resumable_triggers.databricks.client import DatabricksClient
+from resumable_triggers.databricks._trigger import (
+    DatabricksRunTrigger,
+    RunEvent,
+    read_status,
+    run_event,
+    run_status,
+)
+from resumable_triggers.databricks.client import ApiError, DatabricksClient, RunNotFound
 from resumable_triggers.resume import (
     ExternalId,
     JobEvent,
     JobPhase,
     JobStatus,
+    RepairHistory,
+    RepairRefused,
     ResumableDeferrableOperator,
 )
 
@@ -265,6 +273,11 @@ class DatabricksRunNowOperator(_DatabricksJsonOperator):
     new token only: a retry that reconnects to its run, or resubmits its stored token (which hands the
     same run back), never cancels the run it is about to adopt. ``forward_dag_params`` (default True)
     sends the task's params as ``job_parameters`` when no parameters are set otherwise.
+
+    ``repair_run`` repairs a failed run in place (every failed task re-runs on the same run id) at most
+    ``max_repairs`` times (default 1) per logical attempt, each exactly once (``resume._repair``); with
+    ``databricks_repair_reason_new_settings`` only failures whose message names a reason are
+    repaired, after ``jobs/update`` with that reason's settings.
     """
 
     resume_key = "resumable_triggers.databricks_run_now"
@@ -301,16 +314,15 @@ class DatabricksRunNowOperator(_DatabricksJsonOperator):
         forward_dag_params: bool = True,
         repair_run: bool = False,
         databricks_repair_reason_new_settings: dict[str, Any] | None = None,
+        max_repairs: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _provider_args.check_arguments(
-            self.provider_operator,
-            {
-                "repair_run": repair_run,
-                "databricks_repair_reason_new_settings": databricks_repair_reason_new_settings,
-            },
+        self.repair_run = repair_run
+        self.databricks_repair_reason_new_settings = _spec.check_repair(
+            repair_run, max_repairs, databricks_repair_reason_new_settings
         )
+        self.max_repairs = max_repairs if repair_run else 0
         self.cancel_previous_runs = cancel_previous_runs
         self.forward_dag_params = forward_dag_params
         self.job_id = job_id
@@ -348,6 +360,43 @@ class DatabricksRunNowOperator(_DatabricksJsonOperator):
         async with self._client() as client:
             job_id = await self._resolve_job_id(client)
             return await client.run_now(job_id, idempotency_token=token, parameters=body)
+
+    def wants_repair(self, status: JobStatus) -> bool:
+        # A person's cancel is deliberate: repairing it would undo them.
+        return not status.state.endswith("/CANCELED") and (
+            not self.databricks_repair_reason_new_settings or self._repair_reason(status) is not None
+        )
+
+    async def repair_view(self, external_id: ExternalId) -> tuple[JobStatus, RepairHistory]:
+        async with self._client() as client:
+            run = await client.get_run(int(external_id), include_history=True)
+        return run_status(run), RepairHistory(count=len(run.repairs), latest=run.latest_repair_id)
+
+    async def repair_job(self, external_id: ExternalId, *, after: int | None, status: JobStatus) -> int:
+        if not self._body:  # a resumed try (execute_complete) has not built it
+            self.validate_job()
+        parameters = (
+            {"job_parameters": self._body["job_parameters"]} if "job_parameters" in self._body else None
+        )
+        async with self._client() as client:
+            reason = self._repair_reason(status)
+            if reason is not None:
+                job_id = await self._resolve_job_id(client)
+                # Sent again after a crash: the same partial update leaves the same job.
+                await client.update_job(job_id, self.databricks_repair_reason_new_settings[reason])
+                self.log.info("repair reason %r matched: updated the settings of job %s", reason, job_id)
+            try:
+                return await client.repair_run(
+                    int(external_id), latest_repair_id=after, parameters=parameters
+                )
+            except ApiError as exc:
+                if isinstance(exc, RunNotFound) or exc.status not in (400, 409):
+                    raise
+                raise RepairRefused(f"{exc.error_code}: {exc.message}") from exc
+
+    def _repair_reason(self, status: JobStatus) -> str | None:
+        reasons = self.databricks_repair_reason_new_settings
+        return next((reason for reason in reasons if reason in status.message), None)
 
     async def _resolve_job_id(self, client: DatabricksClient) -> int:
         if self._job_id is None:

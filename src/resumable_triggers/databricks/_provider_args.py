@@ -160,20 +160,17 @@ RUN_NOW = _table(
         "OPENLINEAGE_CONTEXT in job_parameters (skipped with a legacy parameter slot), through the "
         f"provider's own helper; {_LINEAGE_ABSENT}",
     ),
-    ProviderArgument(
+    *_same(
         "repair_run",
-        Status.REJECTED,
-        "repair_run is not supported yet (repairing re-runs the failed tasks inside the same run, "
-        "which the resume record does not model yet); use retries: a failed run is followed by one "
-        "fresh run per retry",
-        accepted=(False,),
+        "a failed run is repaired in place (runs/repair of every failed task, with the job_parameters "
+        "sent), at most max_repairs times (default 1, as the provider) per logical attempt, each repair "
+        "exactly once: crash-safe, and the latest_repair_id check stops two tries from both repairing. "
+        "A run a person cancelled is not repaired",
     ),
-    ProviderArgument(
+    *_same(
         "databricks_repair_reason_new_settings",
-        Status.REJECTED,
-        "it only applies to repair_run, which is not supported yet; use retries (one fresh run per "
-        "retry), with the job's settings updated beforehand if a run needs others",
-        accepted=(None, {}),
+        "when given, only a failure whose state message contains one of its reasons is repaired, after "
+        "jobs/update with that reason's settings, as in the provider",
     ),
 )
 

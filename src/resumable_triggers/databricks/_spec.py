@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from resumable_triggers.databricks.client import _request_rules
-from resumable_triggers.databricks.client._schema import Violation
+from resumable_triggers.databricks.client._schema import Violation, create_shape, violation
 
 MAX_TASKS = 100
 # The one-task shapes the provider accepts at top level; API 2.2 wants them inside ``tasks``.
@@ -159,3 +159,36 @@ def check_json(value: Any, path: str) -> None:
         raise InvalidSpecError(path, f"must be a finite number, got {value!r}")
     elif value is not None and not isinstance(value, (str, int, float, bool)):
         raise InvalidSpecError(path, f"is not JSON-serialisable ({type(value).__name__})")
+
+
+def check_repair(repair_run: Any, max_repairs: Any, reasons: Any) -> dict[str, dict[str, Any]]:
+    """The repair arguments of run-now; the reasons' settings (empty when none) once they check out.
+
+    Each reason's settings are what ``jobs/update`` sends as ``new_settings``: job settings, checked
+    against the same databricks-sdk shape as ``jobs/create``.
+    """
+    if not isinstance(repair_run, bool):
+        raise InvalidSpecError("repair_run", f"must be True or False, got {repair_run!r}")
+    if isinstance(max_repairs, bool) or not isinstance(max_repairs, int) or max_repairs < 1:
+        raise InvalidSpecError("max_repairs", f"must be an integer >= 1, got {max_repairs!r}")
+    if reasons is None:
+        return {}
+    if not isinstance(reasons, Mapping):
+        raise InvalidSpecError(
+            "databricks_repair_reason_new_settings",
+            "must map a reason (text in the run's state message) to job settings, "
+            f"got {type(reasons).__name__}",
+        )
+    checked: dict[str, dict[str, Any]] = {}
+    for reason, settings in reasons.items():
+        path = f"databricks_repair_reason_new_settings[{reason!r}]"
+        if not isinstance(reason, str) or not reason:
+            raise InvalidSpecError(
+                "databricks_repair_reason_new_settings", f"has a reason that is not text: {reason!r}"
+            )
+        if not isinstance(settings, Mapping):
+            raise InvalidSpecError(path, f"must be job settings (a mapping), got {type(settings).__name__}")
+        check_json(settings, path)
+        _raise(violation(create_shape(), settings, path))
+        checked[reason] = dict(settings)
+    return checked

@@ -29,10 +29,12 @@ from resumable_triggers.resume._record import (
     ExternalId,
     ForeignRecord,
     RecordProblem,
+    RepairIntent,
     ResumeRecord,
     UnknownRecordVersion,
     derive_token,
 )
+from resumable_triggers.resume._repair import RepairHistory, RepairRefused
 from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
 from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger, WatchArgs
 
@@ -50,6 +52,9 @@ __all__ = [
     "KilledByUser",
     "Plan",
     "RecordProblem",
+    "RepairHistory",
+    "RepairIntent",
+    "RepairRefused",
     "ResumableDeferrableOperator",
     "ResumableJobError",
     "ResumableJobTrigger",

@@ -12,6 +12,9 @@ Kept free of I/O so every branch is tested directly; the operator only carries o
     record with a token but no id (lost submit response) . SUBMIT_WITH_STORED_TOKEN (same run comes back)
     record with an id, job active ........................ RECONNECT
     record with an id, job succeeded ..................... ALREADY_SUCCEEDED
+    record with an id, job failed, repairs left .......... REPAIR            (same job, same generation:
+                                                                            its failed parts re-run;
+                                                                            see ``_repair``)
     record with an id, job failed/cancelled/gone ......... TERMINAL_RESUBMIT (next generation, new token:
                                                                             a retry must never get the
                                                                             old failed run back)
@@ -55,6 +58,7 @@ class Decision(str, enum.Enum):
     RECONNECT = "reconnect"
     ALREADY_SUCCEEDED = "already_succeeded"
     TERMINAL_RESUBMIT = "terminal_resubmit"
+    REPAIR = "repair"
     SUPERSEDED = "superseded"
 
     @property
@@ -80,6 +84,7 @@ METRIC_OF: dict[Decision, tuple[str, ...]] = {
     Decision.RECONNECT: ("resumable_job.reconnect_attempt", "resumable_job.reconnect_success"),
     Decision.ALREADY_SUCCEEDED: ("resumable_job.reconnect_attempt", "resumable_job.already_succeeded"),
     Decision.TERMINAL_RESUBMIT: ("resumable_job.reconnect_attempt", "resumable_job.terminal_resubmit"),
+    Decision.REPAIR: ("resumable_job.reconnect_attempt", "resumable_job.repair_on_resume"),
     Decision.SUPERSEDED: (),
 }
 
@@ -107,12 +112,15 @@ def plan_start(stored: ResumeRecord | None, *, cycle: int, mint: Mint) -> Plan:
     return Plan(Decision.INSPECT, stored)
 
 
-def plan_after_status(stored: ResumeRecord, status: JobStatus, *, mint: Mint) -> Plan:
-    """What to do with a record that names a job, once its status is known."""
+def plan_after_status(stored: ResumeRecord, status: JobStatus, *, mint: Mint, repairs_left: int = 0) -> Plan:
+    """What to do with a record that names a job, once its status is known. ``repairs_left`` is how
+    many repairs of this failed job the operator may still make (0 when it does not repair)."""
     if status.phase is JobPhase.ACTIVE:
         return Plan(Decision.RECONNECT, stored)
     if status.phase is JobPhase.SUCCEEDED:
         return Plan(Decision.ALREADY_SUCCEEDED, stored)
+    if status.phase is JobPhase.FAILED and repairs_left > 0:
+        return Plan(Decision.REPAIR, stored)
     return Plan(Decision.TERMINAL_RESUBMIT, mint(stored.cycle, stored.generation + 1))
 
 

@@ -6,19 +6,21 @@ base owns the resume record, the decision, deferral, the worker-side poll of ``d
 SIGTERM checkpoints and kill semantics. Remote calls are written once, async; the worker runs them
 through ``_bridge.run_blocking``, the triggerer on its loop. What it fails a task with on purpose is
 drawn in ``_errors``; the spans it emits (the decision, each remote call, a SIGTERM) in ``_tracing``.
+A system that can repair a failed job in place opts in with ``max_repairs`` and the repair hooks; the
+rules that make each repair happen once are drawn in ``_repair``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.observability import stats
 
 from resumable_triggers.resume._bridge import run_blocking
+from resumable_triggers.resume._contract import JobContract
 from resumable_triggers.resume._decision import (
     METRIC_OF,
     Decision,
@@ -45,10 +47,11 @@ from resumable_triggers.resume._record import (
     ResumeRecord,
     derive_token,
 )
+from resumable_triggers.resume._repair import RepairHistory, RepairSteps, repairs_left
 from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
 from resumable_triggers.resume._state_store import RecordKeeper
 from resumable_triggers.resume._tracing import RemoteCall, TaskTrace
-from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger
+from resumable_triggers.resume._trigger import EventOutcome, JobEvent
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -61,7 +64,7 @@ except ImportError:
     AirflowTaskCheckpointed = None
 
 
-class ResumableDeferrableOperator(BaseOperator):
+class ResumableDeferrableOperator(JobContract):
     """Base for operators that run one long external job per logical attempt, and survive anything.
 
     ``deferrable`` (default True, unless the deployment set ``[operators] default_deferrable``): watch
@@ -74,13 +77,6 @@ class ResumableDeferrableOperator(BaseOperator):
     ``polling_period_seconds`` (default 30): seconds between polls of the job's status.
     """
 
-    # task_state_store key; renaming it on a deployed operator orphans every in-flight record.
-    resume_key: ClassVar[str]
-    # Written into each record, so a value written by another kind of job is recognised as foreign.
-    job_kind: ClassVar[str]
-    external_id_xcom_key: ClassVar[str] = "external_id"
-    url_xcom_key: ClassVar[str] = "job_url"
-    event_type: ClassVar[type[JobEvent]] = JobEvent
     _trace: TaskTrace  # bound to the running try by execute and execute_complete
 
     def __init__(
@@ -99,44 +95,6 @@ class ResumableDeferrableOperator(BaseOperator):
         self.polling_period_seconds = polling_period_seconds
         self._guard = CheckpointGuard()
         self._pushed: tuple[ExternalId, str | None] | None = None  # ids this process pushed as XComs
-
-    # -- what a subclass implements -------------------------------------------------------------------
-
-    def validate_job(self) -> None:
-        """Check the (rendered) job spec before any remote call; raise ValueError naming the field."""
-
-    def prepare(self, context: Context) -> None:
-        """Look up connections and the like: runs before any window in which SIGTERM is guarded."""
-
-    def token_salt(self) -> str:
-        """Extra input to every idempotency token (e.g. a user-supplied token); empty by default."""
-        return ""
-
-    async def submit_job(self, token: str, context: Context) -> ExternalId:
-        """Submit the job with this idempotency token: the same token must yield the same job."""
-        raise NotImplementedError
-
-    async def before_new_job(self, context: Context) -> None:
-        """Runs just before a submit with a new token, never before a resubmit with a stored one (which
-        may get an earlier try's job back): the place for side effects that must spare our own job."""
-
-    async def job_status(self, external_id: ExternalId) -> JobStatus:
-        raise NotImplementedError
-
-    async def cancel_job(self, external_id: ExternalId) -> None:
-        raise NotImplementedError
-
-    def job_trigger(self, external_id: ExternalId) -> ResumableJobTrigger[Any]:
-        raise NotImplementedError
-
-    async def job_event(self, external_id: ExternalId, status: JobStatus) -> JobEvent:
-        """The event for a job found finished by the worker; by default the trigger's own builder, so a
-        job finished in the worker reads exactly like one reported by the triggerer."""
-        return await self.job_trigger(external_id).terminal_event(status)
-
-    def job_result(self, context: Context, event: JobEvent) -> Any:
-        """The task's return value once the job succeeded (pushed as ``return_value``)."""
-        return event.external_id
 
     # -- the machinery --------------------------------------------------------------------------------
 
@@ -191,6 +149,10 @@ class ResumableDeferrableOperator(BaseOperator):
                         job_event.external_id,
                     )
                     record = None
+                if record is not None and job_event.outcome is EventOutcome.FAILED:
+                    repaired = self._repair_failed(context, record, _status_of(job_event))
+                    if repaired is not None:
+                        return self._hold(context, repaired, persist=False, status=None)
                 return self._finish(context, record, job_event)
             except SigtermReceived:
                 return self._on_sigterm(context, job_event.external_id)
@@ -239,7 +201,20 @@ class ResumableDeferrableOperator(BaseOperator):
             assert stored_id is not None
             status = self._call(RemoteCall.STATUS, self.job_status(stored_id), stored_id)
             self.log.info("stored job %s is %s", stored_id, status.state)
-            plan = plan_after_status(plan.record, status, mint=mint)
+            history = None
+            if self._repairable(status):
+                status, history = self._call(RemoteCall.REPAIR_VIEW, self.repair_view(stored_id), stored_id)
+            left = 0 if history is None else repairs_left(history, max_repairs=self.max_repairs)
+            plan = plan_after_status(plan.record, status, mint=mint, repairs_left=left)
+            if plan.decision is Decision.REPAIR:
+                assert history is not None
+                repaired = self._repair(context, plan.record, status, history)
+                # Refused for good: a retry replaces the failed job, as it would without repairs.
+                plan = (
+                    Plan(Decision.REPAIR, repaired)
+                    if repaired
+                    else plan_after_status(plan.record, status, mint=mint)
+                )
         self.log.info(
             "resume decision: %s (cycle %s, generation %s, job %s)",
             plan.decision.value,
@@ -283,13 +258,56 @@ class ResumableDeferrableOperator(BaseOperator):
         external_id = record.external_id
         assert external_id is not None
         last_state = status.state
-        while status.phase is JobPhase.ACTIVE:
-            time.sleep(self.polling_period_seconds)
+        while True:
+            while status.phase is JobPhase.ACTIVE:
+                time.sleep(self.polling_period_seconds)
+                status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
+                if status.state != last_state:
+                    self.log.info("job %s is %s", external_id, status.state)
+                    last_state = status.state
+            repaired = self._repair_failed(context, record, status)
+            if repaired is None:
+                return self._finish(context, record, self._event_from_status(external_id, status))
+            record = repaired
             status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
-            if status.state != last_state:
-                self.log.info("job %s is %s", external_id, status.state)
-                last_state = status.state
-        return self._finish(context, record, self._event_from_status(external_id, status))
+
+    # -- repairs (see ``_repair``) ----------------------------------------------------------------------
+
+    def _repairable(self, status: JobStatus) -> bool:
+        return status.phase is JobPhase.FAILED and self.max_repairs > 0 and self.wants_repair(status)
+
+    def _repair_failed(
+        self, context: Context, record: ResumeRecord, status: JobStatus
+    ) -> ResumeRecord | None:
+        """Repair a job found failed, if this operator repairs and repairs are left; else None."""
+        if not self._repairable(status):
+            return None
+        external_id = record.external_id
+        assert external_id is not None
+        status, history = self._call(RemoteCall.REPAIR_VIEW, self.repair_view(external_id), external_id)
+        return self._repair(context, record, status, history)
+
+    def _repair(
+        self, context: Context, record: ResumeRecord, status: JobStatus, history: RepairHistory
+    ) -> ResumeRecord | None:
+        external_id = record.external_id
+        assert external_id is not None
+
+        def view() -> tuple[JobStatus, RepairHistory]:
+            return self._call(RemoteCall.REPAIR_VIEW, self.repair_view(external_id), external_id)
+
+        def send(after: int | None, status: JobStatus) -> int:
+            return self._call(
+                RemoteCall.REPAIR, self.repair_job(external_id, after=after, status=status), external_id
+            )
+
+        steps = RepairSteps(
+            max_repairs=self.max_repairs, view=view, send=send, save=self._records(context).save, log=self.log
+        )
+        repaired = steps.carry_out(record, status, history)
+        if repaired is not None:
+            stats.incr("resumable_job.repair", tags={"operator": type(self).__name__})
+        return repaired
 
     def _finish(self, context: Context, record: ResumeRecord | None, event: JobEvent) -> Any:
         # The finishing try names its job itself: Airflow cleared the XComs when this try started
@@ -372,12 +390,13 @@ class ResumableDeferrableOperator(BaseOperator):
         for metric in METRIC_OF[decision]:
             stats.incr(metric, tags={"operator": type(self).__name__})
 
-    def remote_name(self) -> str:
-        """What remote calls talk to, for messages (e.g. ``Databricks at https://adb-1...``)."""
-        return "the external system"
-
     def _call(
         self, call: RemoteCall, coro: Coroutine[Any, Any, T], about: ExternalId | ResumeRecord | None = None
     ) -> T:
         """A remote call, run to completion from the worker (see ``_bridge``) inside its span."""
         return self._trace.call(call, lambda: run_blocking(coro, waiting_for=self.remote_name), about)
+
+
+def _status_of(event: JobEvent) -> JobStatus:
+    """A failed event, read as the status it reported (what ``wants_repair`` is asked about)."""
+    return JobStatus(JobPhase.FAILED, event.state, event.message, event.url)

@@ -52,16 +52,49 @@ class UnknownRecordVersion(RecordProblem):
         self.version = version
 
 
+@dataclass(frozen=True, slots=True)
+class RepairIntent:
+    """A repair decided and not yet known to be accepted (see ``_repair``).
+
+    ``after`` is the job's latest repair id when the repair was decided (None: never repaired); the
+    repair is sent based on it, and a history whose latest repair differs proves it was accepted.
+    ``number`` counts the job's repairs, 1 for the first.
+    """
+
+    after: int | None
+    number: int
+
+    @classmethod
+    def from_json(cls, raw: object) -> RepairIntent | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise TypeError(f"field 'repair_intent' should be a mapping or null, got {type(raw).__name__}")
+        after = raw.get("after")
+        if after is not None and (not isinstance(after, int) or isinstance(after, bool)):
+            raise TypeError(f"field 'repair_intent.after' should be int or null, got {type(after).__name__}")
+        number = raw.get("number")
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise TypeError(f"field 'repair_intent.number' should be int, got {type(number).__name__}")
+        if number < 1:
+            raise ValueError(f"field 'repair_intent.number' should be >= 1, got {number}")
+        return cls(after=after, number=number)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ResumeRecord:
     """One task instance's knowledge of its external job.
 
     ``token`` is persisted *before* submitting, so a crash between submit and persisting the id is
     healed by submitting again with the same token (the remote system returns the same job).
-    ``external_id`` is None until the submit response was persisted.
+    ``external_id`` is None until the submit response was persisted. ``repair_intent`` is set from just
+    before a repair request until its outcome is known.
+
+    Version 2 added ``repair_intent``; version 1 records (no repair could be pending) are still read.
     """
 
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    READABLE_VERSIONS: ClassVar[frozenset[int]] = frozenset({1, 2})
 
     kind: str
     token: str
@@ -69,6 +102,10 @@ class ResumeRecord:
     generation: int
     external_id: ExternalId | None = None
     success_reported: bool = False
+    repair_intent: RepairIntent | None = None
+
+    def with_repair_intent(self, intent: RepairIntent | None) -> ResumeRecord:
+        return dataclasses.replace(self, repair_intent=intent)
 
     def with_external_id(self, external_id: ExternalId) -> ResumeRecord:
         return dataclasses.replace(self, external_id=external_id)
@@ -77,6 +114,7 @@ class ResumeRecord:
         return dataclasses.replace(self, success_reported=True)
 
     def to_json(self) -> dict[str, Any]:
+        # asdict recurses, so a pending RepairIntent is stored as {"after": ..., "number": ...}.
         return {"schema": SCHEMA, "version": self.VERSION, **dataclasses.asdict(self)}
 
     @classmethod
@@ -87,7 +125,10 @@ class ResumeRecord:
                 f"the stored value ({_describe(raw)}) was not written by resumable-triggers", raw=raw
             )
         version = raw.get("version")
-        if version != cls.VERSION:
+        if (
+            not (isinstance(version, int) and not isinstance(version, bool))
+            or version not in cls.READABLE_VERSIONS
+        ):
             if isinstance(version, int) and not isinstance(version, bool) and version > cls.VERSION:
                 raise UnknownRecordVersion(
                     f"the resume record has version {version}, this resumable-triggers reads version "
@@ -108,6 +149,7 @@ class ResumeRecord:
                 generation=_field(raw, "generation", int),
                 external_id=_external_id(raw.get("external_id")),
                 success_reported=_field(raw, "success_reported", bool),
+                repair_intent=RepairIntent.from_json(raw.get("repair_intent")) if version >= 2 else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CorruptRecord(f"the resume record is corrupt: {exc}", raw=raw) from exc

@@ -48,8 +48,9 @@ class CheckpointGuard:
     @contextmanager
     def armed(self) -> Iterator[None]:
         """Install the I/O-free handler for the duration of the block (main thread only)."""
-        if threading.current_thread() is not threading.main_thread():
-            # Signals are delivered to the main thread only; nothing to guard elsewhere.
+        if self._armed or threading.current_thread() is not threading.main_thread():
+            # Signals are delivered to the main thread only; nothing to guard elsewhere. Re-entrant:
+            # an inner window (a repair's re-deferral) must not disarm the outer one on its way out.
             yield
             return
         previous: Any = signal.signal(signal.SIGTERM, self._handle)

@@ -69,6 +69,8 @@ class RemoteCall(str, enum.Enum):
     STATUS = "status"
     CANCEL = "cancel"
     EVENT = "event"  # the finished job's details for the task's event (e.g. its error output)
+    REPAIR_VIEW = "repair_view"  # the job's state with its repair history
+    REPAIR = "repair"
 
     @property
     def span_name(self) -> str:
@@ -120,6 +122,11 @@ def result_attributes(call: RemoteCall, result: object) -> Attributes:
     """What a call's answer adds to its span: the new job's id, a status, an event's outcome."""
     if call is RemoteCall.SUBMIT and isinstance(result, (int, str)):
         return {"resumable.external_id": str(result)}
+    if call is RemoteCall.REPAIR and isinstance(result, int):
+        return {"resumable.repair_id": str(result)}
+    if call is RemoteCall.REPAIR_VIEW and isinstance(result, tuple) and len(result) == 2:
+        status, history = result
+        return {**result_attributes(RemoteCall.STATUS, status), "resumable.repair_count": history.count}
     if isinstance(result, JobStatus):
         return {"resumable.job_state": result.state, "resumable.job_phase": result.phase.value}
     if isinstance(result, JobEvent):

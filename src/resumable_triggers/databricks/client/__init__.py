@@ -30,6 +30,7 @@ from resumable_triggers.databricks.client._errors import (
 )
 from resumable_triggers.databricks.client._models import (
     LifeCycleState,
+    RepairAttempt,
     ResultState,
     Run,
     RunOutput,
@@ -59,6 +60,7 @@ __all__ = [
     "HeaderProvider",
     "JobLookupError",
     "LifeCycleState",
+    "RepairAttempt",
     "RequestBudget",
     "ResultState",
     "RetriesExhausted",

@@ -169,10 +169,13 @@ class DatabricksClient:
             raise JobLookupError(job_name=job_name, job_ids=tuple(matches))
         return matches[0]
 
-    async def get_run(self, run_id: int) -> Run:
+    async def get_run(self, run_id: int, *, include_history: bool = False) -> Run:
         """``runs/get``, following API 2.2's ``next_page_token`` so ``tasks`` (and the other paged
-        arrays) are complete. Scalar fields come from the first page. RunNotFound if unknown."""
+        arrays) are complete. Scalar fields come from the first page. RunNotFound if unknown.
+        ``include_history`` adds the run's ``repair_history``."""
         params: dict[str, Any] = {"run_id": int(run_id)}
+        if include_history:
+            params["include_history"] = "true"
         merged = await self._call("GET", "jobs/runs/get", params=params, run_id=run_id)
         token = merged.pop("next_page_token", None)
         seen: set[str] = set()
@@ -230,6 +233,33 @@ class DatabricksClient:
         second request finds nothing left to cancel), so a lost answer is retried.
         """
         await self._call("POST", "jobs/runs/cancel-all", body={"job_id": int(job_id)}, idempotent=True)
+
+    async def repair_run(
+        self,
+        run_id: int,
+        *,
+        latest_repair_id: int | None,
+        parameters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """``runs/repair``: re-run every failed task of a finished run, on the same run; the repair id.
+
+        ``latest_repair_id`` is what the caller saw last (None before the first repair): the workspace
+        refuses a repair based on an older view, so two callers racing to repair one run get one repair
+        and one ``ApiError`` 400. The same refusal makes a lost answer safe to retry: a resent request
+        whose first copy was applied is refused instead of repairing twice. ``parameters`` are further
+        request fields (``job_parameters``...).
+        """
+        body: dict[str, Any] = {**(parameters or {}), "run_id": int(run_id), "rerun_all_failed_tasks": True}
+        if latest_repair_id is not None:
+            body["latest_repair_id"] = int(latest_repair_id)
+        payload = await self._call("POST", "jobs/runs/repair", body=body, idempotent=True, run_id=run_id)
+        return int(payload["repair_id"])
+
+    async def update_job(self, job_id: int, new_settings: Mapping[str, Any]) -> None:
+        """``jobs/update``: a partial update of a job's settings. Sending the same settings twice
+        leaves the same job, so a lost answer is retried."""
+        body = {"job_id": int(job_id), "new_settings": dict(new_settings)}
+        await self._call("POST", "jobs/update", body=body, idempotent=True)
 
     async def get_run_output(self, run_id: int) -> RunOutput:
         """``runs/get-output`` of one *task* run (a multi-task parent run gives ApiError 400)."""

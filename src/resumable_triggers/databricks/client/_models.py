@@ -15,6 +15,7 @@ from typing import Any
 
 __all__ = [
     "LifeCycleState",
+    "RepairAttempt",
     "ResultState",
     "Run",
     "RunOutput",
@@ -228,6 +229,19 @@ class Run:
     cleanup_duration_ms: int | None = None
     run_duration_ms: int | None = None
     attempt_number: int = 0
+    # Only with ``runs/get?include_history=true``; empty otherwise, or for a run never repaired.
+    repair_history: tuple[RepairAttempt, ...] = ()
+
+    @property
+    def repairs(self) -> tuple[RepairAttempt, ...]:
+        """The accepted repairs, oldest first (the original attempt left out)."""
+        return tuple(entry for entry in self.repair_history if entry.repair_id is not None)
+
+    @property
+    def latest_repair_id(self) -> int | None:
+        """What ``runs/repair`` wants as ``latest_repair_id``: None until the run was repaired."""
+        repairs = self.repairs
+        return repairs[-1].repair_id if repairs else None
 
     @classmethod
     def from_api(cls, payload: Mapping[str, Any]) -> Run:
@@ -249,6 +263,29 @@ class Run:
             cleanup_duration_ms=_opt_int(payload, "cleanup_duration"),
             run_duration_ms=_opt_int(payload, "run_duration"),
             attempt_number=int(payload.get("attempt_number", 0)),
+            repair_history=tuple(RepairAttempt.from_api(r) for r in payload.get("repair_history") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RepairAttempt:
+    """One ``repair_history`` entry: the ORIGINAL attempt (``repair_id`` None) or a REPAIR."""
+
+    repair_id: int | None
+    state: RunState
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+    task_run_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_api(cls, payload: Mapping[str, Any]) -> RepairAttempt:
+        is_repair = payload.get("type", "REPAIR") != "ORIGINAL"
+        return cls(
+            repair_id=_opt_int(payload, "id") if is_repair else None,
+            state=_state(payload),
+            start_time_ms=_ms(payload, "start_time"),
+            end_time_ms=_ms(payload, "end_time"),
+            task_run_ids=tuple(int(i) for i in payload.get("task_run_ids") or ()),
         )
 
 
