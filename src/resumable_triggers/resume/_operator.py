@@ -215,6 +215,11 @@ class ResumableDeferrableOperator(JobContract):
                     if repaired
                     else plan_after_status(plan.record, status, mint=mint)
                 )
+            elif plan.record.repair_intent is not None and status.phase is not JobPhase.FAILED:
+                # Running or succeeded again while a repair was pending: that repair was accepted.
+                self.log.info("the repair pending on job %s was accepted before this try", stored_id)
+                plan = Plan(plan.decision, plan.record.with_repair_intent(None))
+                self._records(context).save(plan.record)
         self.log.info(
             "resume decision: %s (cycle %s, generation %s, job %s)",
             plan.decision.value,
