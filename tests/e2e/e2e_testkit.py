@@ -49,6 +49,11 @@ class DagRun:
     e2e: DatabricksE2E
     dag_id: str
     run_id: str
+    # The task's resume record; operators other than submit-run keep it under their own key.
+    record_key: str = RECORD_KEY
+    # Submit-run DAGs name their runs "e2e <dag run id>"; the others' runs are all the emulator has
+    # (each test starts on a reset emulator).
+    runs_named: bool = True
 
     @property
     def airflow(self) -> AirflowDeployment:
@@ -115,7 +120,7 @@ class DagRun:
         return self.airflow.rest.xcom(self.dag_id, self.run_id, TASK_ID, key)
 
     def record(self) -> dict[str, Any] | None:
-        value = self.airflow.rest.task_state(self.dag_id, self.run_id, TASK_ID, RECORD_KEY)
+        value = self.airflow.rest.task_state(self.dag_id, self.run_id, TASK_ID, self.record_key)
         return value if isinstance(value, dict) else None
 
     def logs(self, try_number: int | None = None) -> str:
@@ -144,7 +149,7 @@ class DagRun:
     def runs(self) -> list[dict[str, Any]]:
         """The emulator's runs created by this DAG run, oldest first."""
         name = f"e2e {self.run_id}"
-        return [run for run in self.e2e.control.runs() if run.get("run_name") == name]
+        return [run for run in self.e2e.control.runs() if not self.runs_named or run.get("run_name") == name]
 
     def wait_for_runs(self, count: int) -> list[dict[str, Any]]:
         """Wait until this DAG run created at least ``count`` runs; return them, oldest first."""
@@ -259,14 +264,22 @@ class DatabricksE2E:
             self.emulator.start()
         self.control.reset()
 
-    def start(self, dag_id: str, *, pause: dict[str, list[int]] | None = None, **conf: Any) -> DagRun:
+    def start(
+        self,
+        dag_id: str,
+        *,
+        pause: dict[str, list[int]] | None = None,
+        record_key: str = RECORD_KEY,
+        runs_named: bool = True,
+        **conf: Any,
+    ) -> DagRun:
         """Trigger a DAG run of ``dag_id`` (waiting for the DAG to be parsed first)."""
         self.airflow.rest.wait_for_dag(dag_id, timeout_seconds=WAIT_SECONDS)
         run_id = f"{self.name}-{os.getpid()}-{next(_counter)}-{int(time.time())}"
         if pause:
             conf["pause"] = pause
         self.airflow.rest.trigger_dag_run(dag_id, run_id, conf=conf)
-        dag_run = DagRun(self, dag_id, run_id)
+        dag_run = DagRun(self, dag_id, run_id, record_key=record_key, runs_named=runs_named)
         self.dag_runs.append(dag_run)
         return dag_run
 

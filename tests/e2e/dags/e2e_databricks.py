@@ -27,35 +27,13 @@ any log line or supervisor call, until ``<point>.release`` appears or it is kill
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG
+from e2e_gates import pause_if_asked
 
 from resumable_triggers.databricks import DatabricksSubmitRunOperator
 from resumable_triggers.resume import ExternalId, JobEvent
-
-GATES_DIR = os.environ.get("E2E_GATES_DIR", "")
-PAUSE_LIMIT_SECONDS = 300
-
-
-def pause_if_asked(point: str, context: Any) -> None:
-    """Stop at ``point`` if this DAG run's conf asks for it on this try (see the module docstring)."""
-    ti = context["ti"]
-    wanted = (context["dag_run"].conf or {}).get("pause", {}).get(point, [])
-    if ti.try_number not in wanted or not GATES_DIR:
-        return
-    gate = Path(GATES_DIR) / ti.run_id
-    gate.mkdir(parents=True, exist_ok=True)
-    reached = gate / f"{point}.try{ti.try_number}.reached"
-    reached.with_suffix(".tmp").write_text(str(os.getpid()))
-    reached.with_suffix(".tmp").replace(reached)
-    release = gate / f"{point}.release"
-    deadline = time.monotonic() + PAUSE_LIMIT_SECONDS
-    while not release.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
 
 
 class PausableSubmitRunOperator(DatabricksSubmitRunOperator):
