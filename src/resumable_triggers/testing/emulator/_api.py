@@ -13,7 +13,8 @@ from resumable_triggers.databricks.client import _request_rules
 from ._errors import ErrorReply, invalid, malformed, rejected, run_not_found
 from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
 from ._params import Context, Handler, Params, Result
-from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, render_run, render_task
+from ._render import render_run, render_task
+from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
 from ._store import MAX_SUBMIT_TASKS, EmulatedWorkspace, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
@@ -312,7 +313,7 @@ def get_output(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
         if found is None:
             raise run_not_found(run_id)
         task = found
-    attempt = run.attempts[task.attempt_index]
+    attempt = task_attempt(run, task)
     body: dict[str, Any] = {"metadata": _task_run(run, task, ctx)}
     if ctx.now >= attempt.end:
         outcome = effective_outcome(task, attempt)
