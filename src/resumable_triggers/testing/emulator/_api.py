@@ -11,7 +11,7 @@ from typing import Any
 from resumable_triggers.databricks.client import _request_rules
 
 from ._errors import ErrorReply, invalid, malformed, rejected, run_not_found
-from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
+from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset, jobs_update
 from ._params import Context, Handler, Params, Result
 from ._render import render_run, render_task
 from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
@@ -358,4 +358,5 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "jobs/list"): jobs_list,
     ("POST", "jobs/delete"): jobs_delete,
     ("POST", "jobs/reset"): jobs_reset,
+    ("POST", "jobs/update"): jobs_update,
 }

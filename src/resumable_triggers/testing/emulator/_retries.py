@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._runs import Attempt, RunRecord, TaskRecord, retry_interval_seconds, task_timeout_seconds
+from ._runs import Attempt, RunRecord, TaskRecord, retry_interval_seconds, task_timeout_seconds, whole_number
 from ._scripting import DEFAULT_FAILURE
 
 # max_retries=-1 means "retry indefinitely" on Databricks; the emulator stops after this many retries,
@@ -45,8 +45,8 @@ class PlannedAttempt:
 
 def max_retries(spec: dict[str, Any]) -> int:
     """How many retries a task allows (0 when the field is absent or not an integer)."""
-    value = spec.get("max_retries")
-    if not isinstance(value, int) or isinstance(value, bool):
+    value = whole_number(spec.get("max_retries"))
+    if value is None:
         return 0
     return UNLIMITED_RETRIES if value == -1 else max(value, 0)
 
@@ -72,7 +72,7 @@ def plan(
     if not retries:
         return [PlannedAttempt(0.0, None, *outcome(first_number))]
     shape = Attempt.schedule(0.0, seconds, timeout=task_timeout_seconds(spec))
-    retry_on_timeout = spec.get("retry_on_timeout") is True
+    retry_on_timeout = spec.get("retry_on_timeout") in (True, "true")
     planned: list[PlannedAttempt] = []
     offset = 0.0
     for number in range(first_number, first_number + retries + 1):

@@ -51,7 +51,14 @@ class StateView:
 
     @property
     def active(self) -> bool:
-        return self.life_cycle in ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED")
+        return self.life_cycle in (
+            "QUEUED",
+            "PENDING",
+            "RUNNING",
+            "TERMINATING",
+            "BLOCKED",
+            "WAITING_FOR_RETRY",
+        )
 
 
 @dataclass(frozen=True, slots=True)

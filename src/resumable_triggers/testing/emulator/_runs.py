@@ -156,17 +156,36 @@ class RunRecord:
         return self.attempts[-1]
 
 
+def whole_number(value: Any) -> int | None:
+    """An integer field as the Jobs API takes it: a JSON number or a numeric string (the provider
+    sends some numbers as strings); None when absent or not a whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().removeprefix("-")
+        if text.isascii() and text.isdigit():
+            return int(value.strip())
+    return None
+
+
 def retry_interval_seconds(spec: dict[str, Any]) -> float:
     """A task's ``min_retry_interval_millis`` in seconds (0 when absent or not a number)."""
-    millis = spec.get("min_retry_interval_millis")
-    return millis / 1000 if isinstance(millis, int) and not isinstance(millis, bool) and millis > 0 else 0.0
+    millis = whole_number(spec.get("min_retry_interval_millis"))
+    return millis / 1000 if millis is not None and millis > 0 else 0.0
 
 
 def task_timeout_seconds(spec: dict[str, Any]) -> float:
-    timeout = spec.get("timeout_seconds")
-    return (
-        timeout if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0 else 0
-    )
+    """A task's own ``timeout_seconds`` (0, no timeout, when absent or not a number)."""
+    timeout = whole_number(spec.get("timeout_seconds"))
+    return timeout if timeout is not None and timeout > 0 else 0
+
+
+# Float rounding between a run attempt's end and its last task attempt's, planned to be equal.
+_SLACK_SECONDS = 1e-6
 
 
 def task_attempt(run: RunRecord, task: TaskRecord) -> Attempt:
@@ -183,7 +202,8 @@ def task_attempt(run: RunRecord, task: TaskRecord) -> Attempt:
             start, queued_until, running_at, terminating_at, end, attempt.cancelled, attempt.timed_out
         )
     own = Attempt.schedule(start, task.length_seconds, timeout=task_timeout_seconds(task.spec))
-    if attempt.terminating_at < own.terminating_at:
+    cut_short = attempt.cancelled or attempt.timed_out or attempt.end < own.end - _SLACK_SECONDS
+    if cut_short and attempt.terminating_at < own.terminating_at:
         cut = max(start, attempt.terminating_at)
         own.queued_until, own.running_at = min(own.queued_until, cut), min(own.running_at, cut)
         own.terminating_at, own.end = cut, max(cut, min(own.end, attempt.end))

@@ -12,7 +12,7 @@ from typing import Any
 
 from ._errors import ErrorReply, invalid, job_not_found, run_not_found
 from ._retries import drop_after, plan, span_seconds
-from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
+from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt, whole_number
 from ._scripting import DEFAULT_FAILURE, Declared, Outcome, declared
 
 # Ids look like real ones: beyond int32 (catches narrow ints) and below 2**53 (JSON doubles).
@@ -64,13 +64,16 @@ def validate_tasks(tasks: Sequence[Any], maximum: int) -> list[dict[str, Any]]:
 
 def _check_retry_fields(task: Mapping[str, Any], index: int) -> None:
     # The types are the request rules' business; these are the values a workspace refuses.
-    retries, interval = task.get("max_retries"), task.get("min_retry_interval_millis")
-    if isinstance(retries, int) and not isinstance(retries, bool) and retries < -1:
+    retries, interval = (
+        whole_number(task.get("max_retries")),
+        whole_number(task.get("min_retry_interval_millis")),
+    )
+    if retries is not None and retries < -1:
         raise invalid(
             f"Invalid value for parameter tasks[{index}].max_retries: must be -1 (unlimited) or >= 0, "
             f"got {retries}"
         )
-    if isinstance(interval, int) and not isinstance(interval, bool) and interval < 0:
+    if interval is not None and interval < 0:
         raise invalid(
             f"Invalid value for parameter tasks[{index}].min_retry_interval_millis: must be >= 0, "
             f"got {interval}"
@@ -194,7 +197,8 @@ class EmulatedWorkspace:
             job_parameters=job_parameters or [],
             duration_seconds=duration,
         )
-        drop_after(run, run.attempt.terminating_at)  # retries a run timeout cuts off never start
+        if run.attempt.timed_out:  # retries the run's timeout cuts off never start
+            drop_after(run, run.attempt.terminating_at)
         self.add(run)
         if token is not None:
             self.tokens[token] = run_id
@@ -286,8 +290,9 @@ class EmulatedWorkspace:
         current = [t for t in run.tasks if t.attempt_index == len(run.attempts) - 1]
         ends = [span_seconds(t) for t in current]
         for task in current:
-            task.fail_attempts = task.fail_attempts if fail_attempts is None else fail_attempts
-            failing = task.attempt_number < task.fail_attempts
+            if fail_attempts is not None:
+                task.fail_attempts = fail_attempts
+            failing = fail_attempts is not None and task.attempt_number < fail_attempts
             task.result_state = "FAILED" if failing else outcome.result_state
             task.error = outcome.error if outcome.error is not None or not failing else DEFAULT_FAILURE
             task.output = outcome.output
@@ -331,7 +336,8 @@ class EmulatedWorkspace:
         run.attempts.append(Attempt.schedule(now, duration, queued=run.queued, timeout=run.timeout_seconds))
         run.attempts[-1].repair_id = repair_id
         run.duration_seconds = duration
-        self._forget_attempts(run, run.attempt.terminating_at)
+        if run.attempt.timed_out:
+            self._forget_attempts(run, run.attempt.terminating_at)
         return repair_id
 
     def failed_task_keys(self, run: RunRecord) -> list[str]:
