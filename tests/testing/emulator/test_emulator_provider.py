@@ -306,7 +306,7 @@ def test_standalone_task_operator_reports_the_error_of_the_last_attempt_only(
     )
     run_id = operator._launch_job()
     clock.advance(30)
-    with pytest.raises(AirflowException, match="Task failed. Final state FAILED") as caught:
+    with pytest.raises(AirflowException, match=r"Task failed\. Final state FAILED") as caught:
         operator.monitor_databricks_job()
     last = emulator.get_run(run_id)["tasks"][-1]
     assert (1, 1, f"'run_id': {last['run_id']}") == (
