@@ -231,14 +231,15 @@ async def test_async_hook_polls_to_each_terminal_outcome(
 def _notebook(**arguments: Any) -> Any:
     from airflow.providers.databricks.operators.databricks import DatabricksNotebookOperator
 
+    # A deferring operator's retry arguments must serialize into the trigger: none there.
+    retries: dict[str, Any] = {} if arguments.get("deferrable") else {"databricks_retry_args": _FAST_RETRIES}
     return DatabricksNotebookOperator(
         task_id="nb",
         notebook_path="/Shared/x",
         source="WORKSPACE",
         existing_cluster_id="0101-abc",
         databricks_task_key="nb",
-        # A deferring operator's retry arguments must serialize into the trigger: none there.
-        **({} if arguments.get("deferrable") else {"databricks_retry_args": _FAST_RETRIES}),
+        **retries,
         **arguments,
     )
 
