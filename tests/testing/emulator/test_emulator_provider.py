@@ -352,3 +352,22 @@ def test_on_kill_of_a_standalone_operator_cancels_its_run(
     operator.on_kill()
     clock.advance(1)
     assert "CANCELED" == emulator.get_run(run_id)["state"]["result_state"]
+
+
+def test_hook_get_latest_repair_id_and_repair_run_follow_the_repair_history(
+    hook: Any, clock: ManualClock
+) -> None:
+    """get_latest_repair_id is None before any repair (a one-entry history), then the repair_run's
+    id; a fail_attempts=1 task succeeds in that repair."""
+    run_id = hook.submit_run({"tasks": [_task(fail_attempts="1")]})
+    clock.advance(10)
+    before = hook.get_latest_repair_id(run_id)
+    repair_id = hook.repair_run(
+        {"run_id": run_id, "rerun_all_failed_tasks": True, "latest_repair_id": before}
+    )
+    clock.advance(10)
+    assert (None, repair_id, "SUCCESS") == (
+        before,
+        hook.get_latest_repair_id(run_id),
+        hook.get_run_state(run_id).result_state,
+    )

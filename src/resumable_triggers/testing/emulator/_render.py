@@ -182,7 +182,9 @@ def render_run(
             body["job_clusters"] = run.job_clusters
     if run.job_parameters:
         body["job_parameters"] = run.job_parameters
-    if with_history and len(run.attempts) > 1:
+    if with_history:
+        # A run never repaired still has its ORIGINAL entry (the provider's get_latest_repair_id
+        # reads a one-entry history as "no repair yet").
         body["repair_history"] = repair_history(run, now)
     return body
 
