@@ -135,6 +135,21 @@ async def test_a_failed_attempt_is_retried_after_the_interval_while_the_run_stay
 
 
 @pytest.mark.asyncio
+async def test_the_run_is_running_and_terminating_when_its_task_attempts_are(
+    api: Api, clock: ManualClock
+) -> None:
+    """The run's set-up and clean-up are its first and last task attempt's (1 s each of 10 s), not
+    shares of the whole 25 s chain: RUNNING at 1.5 s, RUNNING at 23.5 s, TERMINATING at 24.5 s."""
+    run_id = await api.submit(retried(retries=1, interval_ms=5000, fail_attempts="1"))
+    seen = []
+    for step in (1.5, 22, 1):
+        clock.advance(step)
+        run = await api.get(run_id)
+        seen.append((run["state"]["life_cycle_state"], run["tasks"][-1]["state"]["life_cycle_state"]))
+    assert [("RUNNING", "RUNNING"), ("RUNNING", "RUNNING"), ("TERMINATING", "TERMINATING")] == seen
+
+
+@pytest.mark.asyncio
 async def test_each_attempts_task_run_answers_get_output_and_runs_get(api: Api, clock: ManualClock) -> None:
     """runs/get-output and runs/get of each attempt's task run id describe that attempt."""
     run_id = await api.submit(retried(retries=1, fail_attempts="1", error="first try", output="42"))

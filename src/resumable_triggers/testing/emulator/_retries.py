@@ -23,7 +23,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._runs import Attempt, RunRecord, TaskRecord, retry_interval_seconds, task_timeout_seconds, whole_number
+from ._runs import (
+    Attempt,
+    RunRecord,
+    TaskRecord,
+    retry_interval_seconds,
+    task_attempt,
+    task_timeout_seconds,
+    whole_number,
+)
 from ._scripting import DEFAULT_FAILURE
 
 # max_retries=-1 means "retry indefinitely" on Databricks; the emulator stops after this many retries,
@@ -115,3 +123,17 @@ def drop_after(run: RunRecord, instant: float) -> list[TaskRecord]:
         run.tasks[position] = current
         dropped.extend([*later, task])
     return dropped
+
+
+def fit_run_phases(run: RunRecord) -> None:
+    """Align the latest run attempt's RUNNING and TERMINATING with its retried tasks' attempts: the run
+    runs from its first task attempt's start of execution until its last one's clean-up. Without
+    this the run's set-up and clean-up would be shares of the whole chain of attempts."""
+    attempt = run.attempt
+    index = len(run.attempts) - 1
+    spans = [t for t in (*run.tasks, *run.replaced_tasks) if t.attempt_index == index]
+    if attempt.timed_out or not spans or any(t.length_seconds is None for t in spans):
+        return
+    own = [task_attempt(run, t) for t in spans]
+    attempt.running_at = max(attempt.queued_until, min(a.running_at for a in own))
+    attempt.terminating_at = max(attempt.running_at, min(attempt.end, max(a.terminating_at for a in own)))

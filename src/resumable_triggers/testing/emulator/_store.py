@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ErrorReply, invalid, job_not_found, run_not_found
-from ._retries import drop_after, plan, span_seconds
+from ._retries import drop_after, fit_run_phases, plan, span_seconds
 from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt, whole_number
 from ._scripting import DEFAULT_FAILURE, Declared, Outcome, declared
 
@@ -197,6 +197,7 @@ class EmulatedWorkspace:
             job_parameters=job_parameters or [],
             duration_seconds=duration,
         )
+        fit_run_phases(run)
         if run.attempt.timed_out:  # retries the run's timeout cuts off never start
             drop_after(run, run.attempt.terminating_at)
         self.add(run)
@@ -336,6 +337,7 @@ class EmulatedWorkspace:
         run.attempts.append(Attempt.schedule(now, duration, queued=run.queued, timeout=run.timeout_seconds))
         run.attempts[-1].repair_id = repair_id
         run.duration_seconds = duration
+        fit_run_phases(run)
         if run.attempt.timed_out:
             self._forget_attempts(run, run.attempt.terminating_at)
         return repair_id
