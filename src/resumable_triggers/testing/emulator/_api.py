@@ -15,7 +15,8 @@ from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
 from ._params import Context, Handler, Params, Result
 from ._render import render_run, render_task
 from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
-from ._store import MAX_SUBMIT_TASKS, EmulatedWorkspace, validate_tasks
+from ._store import EmulatedWorkspace
+from ._task_specs import MAX_SUBMIT_TASKS, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
 _PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")

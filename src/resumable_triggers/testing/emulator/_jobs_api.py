@@ -18,7 +18,8 @@ from resumable_triggers.databricks.client import _request_rules
 
 from ._errors import invalid, malformed, rejected
 from ._params import Context, Params, Result
-from ._store import MAX_JOB_TASKS, EmulatedWorkspace, JobRecord, validate_tasks
+from ._store import EmulatedWorkspace, JobRecord
+from ._task_specs import MAX_JOB_TASKS, validate_tasks
 
 _SETTINGS = (
     "name",

@@ -6,20 +6,18 @@ Every method takes typed values (the HTTP layer parses and validates) and the cu
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ErrorReply, invalid, job_not_found, run_not_found
+from ._errors import invalid, job_not_found, run_not_found
 from ._retries import drop_after, fit_run_phases, plan, span_seconds
-from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt, whole_number
+from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
 from ._scripting import DEFAULT_FAILURE, Declared, Outcome, declared
 
 # Ids look like real ones: beyond int32 (catches narrow ints) and below 2**53 (JSON doubles).
 RUN_ID_BASE = 911_000_000_000_000
 JOB_ID_BASE = 482_000_000_000_000
-MAX_SUBMIT_TASKS = 100
-MAX_JOB_TASKS = 1000
 
 
 @dataclass(slots=True)
@@ -36,48 +34,6 @@ class RunPage:
     has_more: bool
     next_page_token: str | None
     prev_page_token: str | None
-
-
-def validate_tasks(tasks: Sequence[Any], maximum: int) -> list[dict[str, Any]]:
-    """Check the ``tasks`` array of a submit or job: objects with unique, non-empty ``task_key``."""
-    if len(tasks) > maximum:
-        raise invalid(
-            f"Invalid value for parameter tasks: at most {maximum} tasks are allowed, got {len(tasks)}"
-        )
-    seen: set[str] = set()
-    for index, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            raise ErrorReply(
-                400, "MALFORMED_REQUEST", f"Invalid value for parameter tasks[{index}]: expected an object"
-            )
-        key = task.get("task_key")
-        if not isinstance(key, str) or not key:
-            raise invalid(
-                f"Invalid value for parameter tasks[{index}].task_key: a non-empty string is required"
-            )
-        if key in seen:
-            raise invalid(f"Invalid value for parameter tasks: task_key {key!r} is used more than once")
-        seen.add(key)
-        _check_retry_fields(task, index)
-    return list(tasks)
-
-
-def _check_retry_fields(task: Mapping[str, Any], index: int) -> None:
-    # The types are the request rules' business; these are the values a workspace refuses.
-    retries, interval = (
-        whole_number(task.get("max_retries")),
-        whole_number(task.get("min_retry_interval_millis")),
-    )
-    if retries is not None and retries < -1:
-        raise invalid(
-            f"Invalid value for parameter tasks[{index}].max_retries: must be -1 (unlimited) or >= 0, "
-            f"got {retries}"
-        )
-    if interval is not None and interval < 0:
-        raise invalid(
-            f"Invalid value for parameter tasks[{index}].min_retry_interval_millis: must be >= 0, "
-            f"got {interval}"
-        )
 
 
 def _encode_cursor(*parts: object) -> str:
