@@ -151,16 +151,17 @@ async def test_the_run_is_running_and_terminating_when_its_task_attempts_are(
 
 @pytest.mark.asyncio
 async def test_each_attempts_task_run_answers_get_output_and_runs_get(api: Api, clock: ManualClock) -> None:
-    """runs/get-output and runs/get of each attempt's task run id describe that attempt."""
+    """runs/get-output and runs/get of each attempt's task run id describe that attempt; the retry's
+    original_attempt_run_id is the first attempt's task run."""
     run_id = await api.submit(retried(retries=1, fail_attempts="1", error="first try", output="42"))
     clock.advance(20)
     first, second = (t["run_id"] for t in (await api.get(run_id))["tasks"])
     outputs = [await api.ok("GET", "runs/get-output", params={"run_id": i}) for i in (first, second)]
     task_run = await api.get(second)
-    assert ("first try", "42", (1, run_id)) == (
+    assert ("first try", "42", (1, run_id, first)) == (
         outputs[0]["error"],
         outputs[1]["notebook_output"]["result"],
-        (task_run["attempt_number"], task_run["parent_run_id"]),
+        (task_run["attempt_number"], task_run["parent_run_id"], task_run["original_attempt_run_id"]),
     )
 
 

@@ -178,13 +178,22 @@ def _page(body: dict[str, Any], token: str | None, run_id: int) -> dict[str, Any
 
 def _task_run(run: RunRecord, task: TaskRecord, ctx: Context) -> dict[str, Any]:
     body = render_task(run, task, ctx.now, ctx.page_url)
+    # A retry names the first attempt of its chain (the same task in the same run attempt).
+    original = min(
+        (
+            t
+            for t in (*run.tasks, *run.replaced_tasks)
+            if (t.task_key, t.attempt_index) == (task.task_key, task.attempt_index)
+        ),
+        key=lambda t: t.attempt_number,
+    )
     body.update(
         job_id=run.job_id,
         run_name=run.run_name,
         run_type=run.run_type,
         creator_user_name=run.creator_user_name,
         number_in_job=task.run_id,
-        original_attempt_run_id=task.run_id,
+        original_attempt_run_id=original.run_id,
         parent_run_id=run.run_id,
     )
     return body
