@@ -371,3 +371,16 @@ def test_hook_get_latest_repair_id_and_repair_run_follow_the_repair_history(
         hook.get_latest_repair_id(run_id),
         hook.get_run_state(run_id).result_state,
     )
+
+
+def test_hook_update_job_merges_the_tasks_the_next_run_now_runs(hook: Any, clock: ManualClock) -> None:
+    """update_job (jobs/update with the job id as a string, as the hook's callers pass it) replaces
+    the task by its key; run_now then runs the new task."""
+    job_id = hook.create_job({"name": "j", "tasks": [_task("main"), _task("other")]})
+    hook.update_job(str(job_id), {"tasks": [_task("main", result_state="FAILED")]})
+    run_id = hook.run_now({"job_id": job_id})
+    clock.advance(10)
+    assert ("FAILED", ["main", "other"]) == (
+        hook.get_run_state(run_id).result_state,
+        [t["task_key"] for t in hook.get_run(run_id)["tasks"]],
+    )
