@@ -454,6 +454,7 @@ _FIELDS = [
     "latest_repair_id",
     "name",
     "new_settings",
+    "fields_to_remove",
     "all_queued_runs",
     "include_history",
     "expand_tasks",
@@ -472,6 +473,7 @@ _ROUTES = [
     ("GET", "jobs/get"),
     ("GET", "jobs/list"),
     ("POST", "jobs/reset"),
+    ("POST", "jobs/update"),
     ("POST", "jobs/delete"),
 ]
 _RAW_BODIES = [
@@ -494,6 +496,13 @@ _BAD_TASKS: list[Any] = [
     [{"task_key": "a", "notebook_task": {"base_parameters": {"emulator.result_state": "MAYBE"}}}],
     [{"task_key": "a", "notebook_task": {"base_parameters": {"emulator.duration_seconds": "inf"}}}],
     [{"task_key": "a", "spark_python_task": {"parameters": "emulator.error=x"}}],
+    [{"task_key": "a", "notebook_task": {"base_parameters": {"emulator.fail_attempts": "-1"}}}],
+    [{"task_key": "a", "notebook_task": {"base_parameters": {"emulator.fail_attempts": "once"}}}],
+    [{"task_key": "a", "notebook_task": {"base_parameters": {"emulator.fail_attempts": True}}}],
+    [{"task_key": "a", "notebook_task": {}, "max_retries": -2}],
+    [{"task_key": "a", "notebook_task": {}, "max_retries": "3"}],
+    [{"task_key": "a", "notebook_task": {}, "min_retry_interval_millis": -1}],
+    [{"task_key": "a", "notebook_task": {}, "retry_on_timeout": "yes"}],
     [{"task_key": f"t{i}"} for i in range(101)],
 ]
 

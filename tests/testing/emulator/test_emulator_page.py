@@ -203,6 +203,31 @@ async def test_a_repaired_run_lists_its_original_attempt_and_the_repair(api: Api
 
 
 @pytest.mark.asyncio
+async def test_a_retried_task_shows_one_row_per_attempt(api: Api, clock: ManualClock) -> None:
+    """A task that fails once with max_retries=1: while it waits for the retry the run is active and
+    the table has attempt 0 FAILED and attempt 1 WAITING_FOR_RETRY; at the end, FAILED then SUCCESS,
+    and the timeline has a lane for attempt 1."""
+    spec = {**task("flaky", fail_attempts="1"), "max_retries": 1, "min_retry_interval_millis": 5000}
+    run_id = await api.submit(spec)
+    clock.advance(12)
+    waiting = await run_fragment(api, run_id)
+    clock.advance(20)
+    done = await run_fragment(api, run_id)
+
+    def rows(page: Page) -> list[tuple[str, str, str]]:
+        return [(row[0], row[2], row[3]) for row in page.tables["tasks"][1:]]
+
+    assert ("true", [("flaky", "0", "FAILED"), ("flaky", "1", "WAITING_FOR_RETRY")]) == (
+        waiting.first("article")["data-active"],
+        rows(waiting),
+    )
+    assert ([("flaky", "0", "FAILED"), ("flaky", "1", "SUCCESS")], True) == (
+        rows(done),
+        "flaky #1" in done.text,
+    )
+
+
+@pytest.mark.asyncio
 async def test_a_run_never_repaired_says_so(api: Api, clock: ManualClock) -> None:
     """A run with only its original attempt has no repair table, and the page says why."""
     run_id = await api.submit(task("main"))

@@ -60,6 +60,30 @@ def test_state_file_round_trip_keeps_runs_jobs_tokens_and_timing(tmp_path: Path,
     )
 
 
+def test_state_file_keeps_a_retried_tasks_planned_attempts(tmp_path: Path, clock: ManualClock) -> None:
+    """Saved while a retried task waits for its retry, a reloaded emulator still runs the retry: the
+    attempts' spans and fail_attempts are part of the saved run."""
+    path = tmp_path / "state.json"
+    first = Emulator(clock=clock, run_seconds=10.0, state_file=path)
+    retried = {
+        **TASK,
+        "max_retries": 1,
+        "min_retry_interval_millis": 5000,
+        "notebook_task": {"notebook_path": "/x", "base_parameters": {"emulator.fail_attempts": "1"}},
+    }
+    run = first._workspace.create_run(clock(), task_specs=[retried], run_name="r", run_type="SUBMIT_RUN")
+    clock.advance(12)
+    first.close()
+    second = Emulator(clock=clock, run_seconds=10.0, state_file=path)
+    waiting = second.get_run(run.run_id)
+    clock.advance(20)
+    done = second.get_run(run.run_id)
+    assert (["FAILED", "WAITING_FOR_RETRY"], "SUCCESS") == (
+        [t["state"].get("result_state", t["state"]["life_cycle_state"]) for t in waiting["tasks"]],
+        done["state"]["result_state"],
+    )
+
+
 def test_state_file_saves_changes_made_after_an_earlier_save(tmp_path: Path, clock: ManualClock) -> None:
     """A cancel, a script and a deletion after a first save are all in the next save, in run order."""
     path = tmp_path / "state.json"

@@ -221,3 +221,166 @@ async def test_async_hook_polls_to_each_terminal_outcome(
         (final.life_cycle_state, final.result_state),
         final.is_terminal,
     )
+
+
+# --- the provider's one-task operators, standalone: every request they make ------------------------
+# The operators build their bodies and drive the hook themselves; the clock is stepped past the run's
+# end before monitoring, so their poll loops find a terminal state at once and never sleep.
+
+
+def _notebook(**arguments: Any) -> Any:
+    from airflow.providers.databricks.operators.databricks import DatabricksNotebookOperator
+
+    # A deferring operator's retry arguments must serialize into the trigger: none there.
+    retries: dict[str, Any] = {} if arguments.get("deferrable") else {"databricks_retry_args": _FAST_RETRIES}
+    return DatabricksNotebookOperator(
+        task_id="nb",
+        notebook_path="/Shared/x",
+        source="WORKSPACE",
+        existing_cluster_id="0101-abc",
+        databricks_task_key="nb",
+        **retries,
+        **arguments,
+    )
+
+
+def _task_operator(**task_config: Any) -> Any:
+    from airflow.providers.databricks.operators.databricks import DatabricksTaskOperator
+
+    return DatabricksTaskOperator(
+        task_id="tk",
+        task_config={"notebook_task": {"notebook_path": "/Shared/x", "base_parameters": {}}, **task_config},
+        existing_cluster_id="0101-abc",
+        databricks_task_key="tk",
+        databricks_retry_args=_FAST_RETRIES,
+    )
+
+
+_STANDALONE = {
+    # No retry fields: the one-task 2.0 shape, monitored through the task run's id.
+    "single-attempt": ({}, [0]),
+    # A retry field: the tasks[] shape, monitored through the run; the first attempt fails.
+    "native-retries": (
+        {"max_retries": 1, "min_retry_interval_millis": 1000, "retry_on_timeout": True},
+        [0, 1],
+    ),
+}
+
+
+@pytest.mark.parametrize(("arguments", "attempt_numbers"), _STANDALONE.values(), ids=list(_STANDALONE))
+def test_standalone_notebook_operator_launches_and_monitors_through_the_emulator(
+    connection: str,
+    emulator: Emulator,
+    clock: ManualClock,
+    arguments: dict[str, Any],
+    attempt_numbers: list[int],
+) -> None:
+    """_launch_job (runs/submit, runs/get for the page URL) and monitor_databricks_job (runs/get of
+    the run and of a task run) succeed; every request was answered 200; a fail_attempts=1 task with
+    max_retries=1 succeeds on its retry."""
+    fail = {"emulator.fail_attempts": "1"} if arguments else {}
+    operator = _notebook(notebook_params=fail, **arguments)
+    run_id = operator._launch_job()
+    clock.advance(30)
+    operator.monitor_databricks_job()
+    run = emulator.get_run(run_id)
+    assert ("SUCCESS", attempt_numbers, {200}) == (
+        run["state"]["result_state"],
+        [t["attempt_number"] for t in run["tasks"]],
+        {r.status for r in emulator.request_log},
+    )
+
+
+def test_standalone_task_operator_reports_the_error_of_the_last_attempt_only(
+    connection: str, emulator: Emulator, clock: ManualClock
+) -> None:
+    """A task that fails every attempt (max_retries=1): the operator raises with one error, read by
+    runs/get-output from the latest attempt's task run."""
+    from airflow.exceptions import AirflowException
+
+    operator = _task_operator(
+        max_retries=1,
+        notebook_task={
+            "notebook_path": "/Shared/x",
+            "base_parameters": {"emulator.result_state": "FAILED", "emulator.error": "bad input"},
+        },
+    )
+    run_id = operator._launch_job()
+    clock.advance(30)
+    with pytest.raises(AirflowException, match=r"Task failed\. Final state FAILED") as caught:
+        operator.monitor_databricks_job()
+    last = emulator.get_run(run_id)["tasks"][-1]
+    assert (1, 1, f"'run_id': {last['run_id']}") == (
+        last["attempt_number"],
+        str(caught.value).count("'task_key': 'tk'"),
+        next(part for part in str(caught.value).split(", ") if part.startswith("'run_id'")),
+    )
+
+
+@pytest.mark.parametrize(("arguments", "attempt_numbers"), _STANDALONE.values(), ids=list(_STANDALONE))
+@pytest.mark.asyncio
+async def test_deferred_notebook_operator_completes_through_the_providers_trigger(
+    connection: str, clock: ManualClock, arguments: dict[str, Any], attempt_numbers: list[int]
+) -> None:
+    """deferrable=True: the operator defers on the running run (or task run); the provider's
+    DatabricksExecutionTrigger polls with the async hook (JSON-body GETs) to a SUCCESS event that
+    execute_complete accepts."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    fail = {"emulator.fail_attempts": "1"} if arguments else {}
+    operator = _notebook(notebook_params=fail, deferrable=True, **arguments)
+    operator._launch_job()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.monitor_databricks_job()
+    clock.advance(30)
+    events = deferred.value.trigger.run()
+    event = await anext(events)
+    await events.aclose()
+    operator.execute_complete(None, event.payload)
+    assert ("SUCCESS", []) == (
+        json.loads(event.payload["run_state"])["result_state"],
+        event.payload["errors"],
+    )
+
+
+def test_on_kill_of_a_standalone_operator_cancels_its_run(
+    connection: str, emulator: Emulator, clock: ManualClock
+) -> None:
+    """on_kill sends runs/cancel for the submitted run, which ends CANCELED."""
+    operator = _notebook(max_retries=2)
+    run_id = operator._launch_job()
+    operator.on_kill()
+    clock.advance(1)
+    assert "CANCELED" == emulator.get_run(run_id)["state"]["result_state"]
+
+
+def test_hook_get_latest_repair_id_and_repair_run_follow_the_repair_history(
+    hook: Any, clock: ManualClock
+) -> None:
+    """get_latest_repair_id is None before any repair (a one-entry history), then the repair_run's
+    id; a fail_attempts=1 task succeeds in that repair."""
+    run_id = hook.submit_run({"tasks": [_task(fail_attempts="1")]})
+    clock.advance(10)
+    before = hook.get_latest_repair_id(run_id)
+    repair_id = hook.repair_run(
+        {"run_id": run_id, "rerun_all_failed_tasks": True, "latest_repair_id": before}
+    )
+    clock.advance(10)
+    assert (None, repair_id, "SUCCESS") == (
+        before,
+        hook.get_latest_repair_id(run_id),
+        hook.get_run_state(run_id).result_state,
+    )
+
+
+def test_hook_update_job_merges_the_tasks_the_next_run_now_runs(hook: Any, clock: ManualClock) -> None:
+    """update_job (jobs/update with the job id as a string, as the hook's callers pass it) replaces
+    the task by its key; run_now then runs the new task."""
+    job_id = hook.create_job({"name": "j", "tasks": [_task("main"), _task("other")]})
+    hook.update_job(str(job_id), {"tasks": [_task("main", result_state="FAILED")]})
+    run_id = hook.run_now({"job_id": job_id})
+    clock.advance(10)
+    assert ("FAILED", ["main", "other"]) == (
+        hook.get_run_state(run_id).result_state,
+        [t["task_key"] for t in hook.get_run(run_id)["tasks"]],
+    )

@@ -144,3 +144,73 @@ def test_sdk_with_a_wrong_client_secret_cannot_authenticate(served: EmulatorHand
     client = WorkspaceClient(host=served.url, client_id="emulator-client-id", client_secret="wrong")
     with pytest.raises(ValueError, match="invalid_client"):
         list(client.jobs.list_runs())
+
+
+def _job_task(key: str, **declared: str) -> jobs.Task:
+    parameters = {f"emulator.{k}": v for k, v in declared.items()}
+    return jobs.Task(
+        task_key=key, notebook_task=jobs.NotebookTask(notebook_path="/Shared/x", base_parameters=parameters)
+    )
+
+
+def test_sdk_update_job_merges_its_tasks_and_run_now_runs_the_update(
+    client: WorkspaceClient, clock: ManualClock
+) -> None:
+    """jobs.update replaces task "a" (now FAILED) and removes task "b" (fields_to_remove="tasks/b");
+    get shows the merged tasks, and the next run_now runs them."""
+    job_id = client.jobs.create(name="etl", tasks=[_job_task("a"), _job_task("b"), _job_task("c")]).job_id
+    client.jobs.update(
+        job_id,
+        new_settings=jobs.JobSettings(name="etl-v2", tasks=[_job_task("a", result_state="FAILED")]),
+        fields_to_remove=["tasks/b"],
+    )
+    settings = client.jobs.get(job_id).settings
+    run_id = client.jobs.run_now(job_id).response.run_id
+    clock.advance(10)
+    run = client.jobs.get_run(run_id)
+    assert ("etl-v2", ["a", "c"], jobs.RunResultState.FAILED, {"a", "c"}) == (
+        settings.name,
+        [t.task_key for t in settings.tasks],
+        run.state.result_state,
+        {t.task_key for t in run.tasks},
+    )
+
+
+def test_sdk_submit_with_retry_fields_reads_each_attempt_number(
+    client: WorkspaceClient, clock: ManualClock
+) -> None:
+    """A SubmitTask with max_retries/min_retry_interval_millis/retry_on_timeout that fails once: the
+    waiter returns SUCCESS and get_run().tasks lists attempts 0 (FAILED) and 1 (SUCCESS)."""
+    task = _task(fail_attempts="1")
+    task.max_retries, task.min_retry_interval_millis, task.retry_on_timeout = 2, 1000, True
+    waiter = client.jobs.submit(run_name="retried", tasks=[task])
+    clock.advance(21)
+    run = waiter.result(timeout=timedelta(seconds=30))
+    assert (
+        jobs.RunResultState.SUCCESS,
+        [(0, jobs.RunResultState.FAILED), (1, jobs.RunResultState.SUCCESS)],
+    ) == (run.state.result_state, [(t.attempt_number, t.state.result_state) for t in run.tasks])
+
+
+def test_sdk_fail_attempts_then_repair_run_with_latest_repair_id_succeeds(
+    client: WorkspaceClient, clock: ManualClock
+) -> None:
+    """emulator.fail_attempts=2: the run and its first repair fail; the second repair, naming the
+    first as latest_repair_id, ends SUCCESS through repair_run(...).result(); the history has three."""
+    run_id = client.jobs.submit(tasks=[_task(fail_attempts="2")]).response.run_id
+    clock.advance(10)
+    first = client.jobs.repair_run(run_id, rerun_all_failed_tasks=True)
+    clock.advance(10)
+    failed_again = client.jobs.get_run(run_id).state.result_state
+    second = client.jobs.repair_run(
+        run_id, rerun_all_failed_tasks=True, latest_repair_id=first.response.repair_id
+    )
+    clock.advance(10)
+    run = second.result(timeout=timedelta(seconds=30))
+    history = client.jobs.get_run(run_id, include_history=True).repair_history
+    assert (jobs.RunResultState.FAILED, jobs.RunResultState.SUCCESS, 2) == (
+        failed_again,
+        run.state.result_state,
+        run.tasks[0].attempt_number,
+    )
+    assert [None, first.response.repair_id, second.response.repair_id] == [h.id for h in history]

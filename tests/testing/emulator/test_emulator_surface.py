@@ -50,7 +50,7 @@ def _script(surface: ControlSurface) -> list[Any]:
     surface.set_default_outcome("FAILED", 30.0, "boom")
     foreign = surface.add_foreign_runs(2, active=True)
     results: list[Any] = [foreign]
-    surface.script_run(foreign[0], "SUCCESS", 5.0, None)
+    surface.script_run(foreign[0], "SUCCESS", 5.0, None, 1)
     surface.finish_run(foreign[1], "CANCELED", "stopped")
     surface.inject_fault("runs/get", "http_error", 2, 503, 1.0, 0.0)
     surface.set_rate_limit("runs/list", 10.0, 20.0)
@@ -100,3 +100,24 @@ def test_an_unknown_run_is_unknown_on_both_sides(databricks_emulator_factory: Em
                 call(surface)
             raised.append(caught.value.run_id)
     assert [7] * 6 == raised
+
+
+def test_script_run_with_fail_attempts_fails_the_run_on_both_sides(
+    databricks_emulator_factory: EmulatorFactory,
+) -> None:
+    """script_run(fail_attempts=1) makes the run end FAILED in process and over HTTP alike; a negative
+    fail_attempts is a ValueError on both."""
+    clock = ManualClock()
+    control = EmulatorControl(databricks_emulator_factory(clock=clock).url)
+    scripted: list[tuple[ControlSurface, int]] = []
+    refusals = []
+    for surface in (Emulator(clock=clock), control):
+        [run_id] = surface.add_foreign_runs(1, active=True)
+        surface.script_run(run_id, "SUCCESS", 5.0, None, 1)
+        scripted.append((surface, run_id))
+        with pytest.raises(ValueError, match=r"^fail_attempts must be an integer >= 0") as caught:
+            surface.script_run(run_id, fail_attempts=-1)
+        refusals.append(type(caught.value))
+    clock.advance(3600)
+    outcomes = [surface.get_run(run_id)["state"]["result_state"] for surface, run_id in scripted]
+    assert (["FAILED", "FAILED"], [ValueError, ValueError]) == (outcomes, refusals)

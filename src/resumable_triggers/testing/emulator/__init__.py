@@ -1,7 +1,7 @@
 """A Databricks Jobs API emulator, and pytest fixtures, for testing code that drives Databricks jobs.
 
 It serves the Jobs API 2.1 and 2.2 (runs/submit, runs/get, runs/list, runs/cancel, runs/cancel-all,
-runs/get-output, runs/repair, runs/delete, run-now, jobs/create|get|list|reset|delete) plus the
+runs/get-output, runs/repair, runs/delete, run-now, jobs/create|get|list|reset|update|delete) plus the
 ``.well-known``/OIDC routes, so databricks-sdk (PAT or OAuth M2M) and the Airflow provider's
 ``DatabricksHook`` work against it unchanged. Runs move PENDING -> RUNNING -> TERMINATING -> TERMINATED
 on a clock (real or ``ManualClock``), computed lazily on read.
@@ -26,6 +26,10 @@ Scripting outcomes, most specific first:
      state, or ``INTERNAL_ERROR``/``SKIPPED`` (life-cycle outcomes);
    - ``emulator.error``: the task's ``error`` in ``runs/get-output``;
    - ``emulator.output``: the notebook's ``notebook_output.result``;
+   - ``emulator.fail_attempts``: integer >= 0; the task's first N attempts end FAILED (with
+     ``emulator.error``, else a default message), later ones with ``emulator.result_state``; task
+     retries and repairs both count (by ``attempt_number``), so ``"1"`` fails once, then succeeds
+     when retried or repaired;
 
    e.g. ``"base_parameters": {"emulator.duration_seconds": "20", "emulator.result_state": "FAILED",
    "emulator.error": "boom"}``;
@@ -34,6 +38,15 @@ Scripting outcomes, most specific first:
 
 ``timeout_seconds`` in the spec makes a longer run end TIMEDOUT; ``runs/cancel`` makes it
 TERMINATING at once and TERMINATED/CANCELED (USER_CANCELED) ``cancel_seconds`` later.
+
+Task retries (``_retries``): a task's ``max_retries`` (-1 counts as 100), ``min_retry_interval_millis``
+and ``retry_on_timeout`` make a FAILED/INTERNAL_ERROR (or, with ``retry_on_timeout``, TIMEDOUT past the
+task's own ``timeout_seconds``) attempt followed by another after the interval, the run RUNNING and the
+next attempt WAITING_FOR_RETRY meanwhile; each attempt is its own ``tasks[]`` entry (task ``run_id``,
+``attempt_number``). A repair starts the next attempt, which retries by the same rules.
+
+``jobs/update`` replaces top-level settings and merges ``tasks``/``job_clusters`` by key;
+``fields_to_remove`` drops top-level fields or ``tasks/<key>``/``job_clusters/<key>`` (``_jobs_api``).
 
 Credentials accepted (all configurable on ``Emulator``): the PAT ``token`` (default
 ``dapi-emulator-token``); OAuth M2M client ``emulator-client-id``/``emulator-client-secret``; HTTP

@@ -11,10 +11,12 @@ from typing import Any
 from resumable_triggers.databricks.client import _request_rules
 
 from ._errors import ErrorReply, invalid, malformed, rejected, run_not_found
-from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset
+from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset, jobs_update
 from ._params import Context, Handler, Params, Result
-from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, render_run, render_task
-from ._store import MAX_SUBMIT_TASKS, EmulatedWorkspace, validate_tasks
+from ._render import render_run, render_task
+from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
+from ._store import EmulatedWorkspace
+from ._task_specs import MAX_SUBMIT_TASKS, validate_tasks
 
 RUNS_GET_PAGE_SIZE = 100
 _PAGED_ARRAYS = ("tasks", "job_clusters", "job_parameters", "repair_history")
@@ -176,13 +178,22 @@ def _page(body: dict[str, Any], token: str | None, run_id: int) -> dict[str, Any
 
 def _task_run(run: RunRecord, task: TaskRecord, ctx: Context) -> dict[str, Any]:
     body = render_task(run, task, ctx.now, ctx.page_url)
+    # A retry names the first attempt of its chain (the same task in the same run attempt).
+    original = min(
+        (
+            t
+            for t in (*run.tasks, *run.replaced_tasks)
+            if (t.task_key, t.attempt_index) == (task.task_key, task.attempt_index)
+        ),
+        key=lambda t: t.attempt_number,
+    )
     body.update(
         job_id=run.job_id,
         run_name=run.run_name,
         run_type=run.run_type,
         creator_user_name=run.creator_user_name,
         number_in_job=task.run_id,
-        original_attempt_run_id=task.run_id,
+        original_attempt_run_id=original.run_id,
         parent_run_id=run.run_id,
     )
     return body
@@ -312,7 +323,7 @@ def get_output(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
         if found is None:
             raise run_not_found(run_id)
         task = found
-    attempt = run.attempts[task.attempt_index]
+    attempt = task_attempt(run, task)
     body: dict[str, Any] = {"metadata": _task_run(run, task, ctx)}
     if ctx.now >= attempt.end:
         outcome = effective_outcome(task, attempt)
@@ -357,4 +368,5 @@ ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "jobs/list"): jobs_list,
     ("POST", "jobs/delete"): jobs_delete,
     ("POST", "jobs/reset"): jobs_reset,
+    ("POST", "jobs/update"): jobs_update,
 }

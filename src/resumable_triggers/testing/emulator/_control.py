@@ -169,6 +169,7 @@ class EmulatorControl(ControlSurface):
         result_state: str = "SUCCESS",
         duration_seconds: float | None = None,
         error: str | None = None,
+        fail_attempts: int | None = None,
     ) -> None:
         self._invoke("script_run", _arguments(locals()))
 

@@ -19,9 +19,10 @@ from ._auth import Authenticator, Credentials
 from ._errors import UnknownRunError
 from ._faults import Counters, RequestRecord, make_fault
 from ._persist import StateFile, WorkspaceCodec
+from ._render import render_run
 from ._request_path import RequestPath
-from ._runs import Attempt, render_run
-from ._scripting import Outcome, check_outcome
+from ._runs import Attempt
+from ._scripting import Outcome, check_fail_attempts, check_outcome
 from ._store import EmulatedWorkspace
 from ._surface import ControlSurface
 
@@ -153,13 +154,15 @@ class Emulator(ControlSurface):
         result_state: str = "SUCCESS",
         duration_seconds: float | None = None,
         error: str | None = None,
+        fail_attempts: int | None = None,
     ) -> None:
         outcome = Outcome(result_state, duration_seconds, error)
+        check_fail_attempts(fail_attempts)
         with self._lock:
             run = self._workspace.runs.get(run_id)
             if run is None:
                 raise UnknownRunError(run_id)
-            self._workspace.script(run, outcome, self._clock())
+            self._workspace.script(run, outcome, self._clock(), fail_attempts=fail_attempts)
             self._changed()
 
     def finish_run(self, run_id: int, result_state: str = "SUCCESS", error: str | None = None) -> None:

@@ -159,8 +159,10 @@ def _timeline(view: RunView) -> str:
 
     rows = []
     for task in view.tasks:
+        # A retried task has one lane per attempt.
+        label = task.task_key if not task.attempt_number else f"{task.task_key} #{task.attempt_number}"
         rows.append(
-            f'<div class="lane"><span class="label">{escape(task.task_key)}</span>'
+            f'<div class="lane"><span class="label">{escape(label)}</span>'
             f'<span class="track">{"".join(_segments(task, view.now_ms, segment))}</span></div>'
         )
     axis = f'<div class="axis"><span>{_when(start)}</span><span>{_when(end)}</span></div>'
@@ -169,6 +171,8 @@ def _timeline(view: RunView) -> str:
 
 def _segments(task: TaskView, now_ms: int, segment: _Segment) -> list[str]:
     p: Phases = task.phases
+    if task.state.life_cycle == "WAITING_FOR_RETRY":
+        return []  # the attempt starts after the interval: nothing to draw yet
     if not p.end_ms:
         return [segment("active", p.start_ms, p.end_or(now_ms) - p.start_ms, task.state.life_cycle)]
     parts, at = [], p.start_ms

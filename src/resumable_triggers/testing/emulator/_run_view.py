@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._errors import ErrorReply
-from ._runs import render_run
+from ._render import render_run
 from ._store import EmulatedWorkspace
 
 # The runs list shows this many of the newest runs; a load test's 10,000 foreign runs would make a
@@ -51,7 +51,14 @@ class StateView:
 
     @property
     def active(self) -> bool:
-        return self.life_cycle in ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED")
+        return self.life_cycle in (
+            "QUEUED",
+            "PENDING",
+            "RUNNING",
+            "TERMINATING",
+            "BLOCKED",
+            "WAITING_FOR_RETRY",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,10 @@ state is derived from ``now`` whenever someone reads it. That keeps 10,000 runs 
 makes a virtual clock (``ManualClock``) drive every run at once.
 
 A run has one attempt per submission or repair; each task points at the attempt it last ran in, so a
-repair re-runs some tasks while the others keep their finished attempt.
+repair re-runs some tasks while the others keep their finished attempt. A task with retry fields may
+run several times inside one run attempt (see `_retries`): each of its attempts is a ``TaskRecord``
+with a span of the run attempt (``offset_seconds``, ``length_seconds``); the latest is in
+``RunRecord.tasks``, the earlier ones in ``replaced_tasks``, beside the task runs a repair replaced.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ ACTIVE_STATES = frozenset({"QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCK
 
 # How bad an outcome is, for a parent whose tasks ended differently: the worst one wins. SKIPPED is
 # below SUCCESS because a run is only SKIPPED when all of its tasks were.
-_SEVERITY = {
+SEVERITY = {
     "INTERNAL_ERROR": 0,
     "TIMEDOUT": 1,
     "CANCELED": 2,
@@ -34,20 +37,6 @@ _SEVERITY = {
     "EXCLUDED": 9,
     "SUCCESS": 10,
     "SKIPPED": 11,
-}
-
-# outcome -> (termination_details.code, termination_details.type)
-_TERMINATION = {
-    "SUCCESS": ("SUCCESS", "SUCCESS"),
-    "FAILED": ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"),
-    # The SDK documents CANCELED as "canceled by the platform, e.g. the maximum duration was exceeded".
-    "TIMEDOUT": ("CANCELED", "CLIENT_ERROR"),
-    "CANCELED": ("USER_CANCELED", "SUCCESS"),
-    "INTERNAL_ERROR": ("INTERNAL_ERROR", "INTERNAL_ERROR"),
-    "SKIPPED": ("SKIPPED", "SUCCESS"),
-    "MAXIMUM_CONCURRENT_RUNS_REACHED": ("MAX_CONCURRENT_RUNS_EXCEEDED", "CLIENT_ERROR"),
-    "SUCCESS_WITH_FAILURES": ("SUCCESS_WITH_FAILURES", "SUCCESS"),
-    "DISABLED": ("DISABLED", "CLIENT_ERROR"),
 }
 
 
@@ -134,6 +123,12 @@ class TaskRecord:
     error: str | None = None
     output: str | None = None
     attempt_number: int = 0
+    # Where this task attempt lies in its run attempt: from ``offset_seconds`` after the run attempt's
+    # start, for ``length_seconds`` (None: to the run attempt's end). Retried tasks have several.
+    offset_seconds: float = 0.0
+    length_seconds: float | None = None
+    # emulator.fail_attempts: attempts numbered below this end FAILED; remembered for repairs.
+    fail_attempts: int = 0
 
 
 @dataclass(slots=True)
@@ -161,6 +156,82 @@ class RunRecord:
         return self.attempts[-1]
 
 
+def whole_number(value: Any) -> int | None:
+    """An integer field as the Jobs API takes it: a JSON number or a numeric string (the provider
+    sends some numbers as strings); None when absent or not a whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip().removeprefix("-")
+        if text.isascii() and text.isdigit():
+            return int(value.strip())
+    return None
+
+
+def retry_interval_seconds(spec: dict[str, Any]) -> float:
+    """A task's ``min_retry_interval_millis`` in seconds (0 when absent or not a number)."""
+    millis = whole_number(spec.get("min_retry_interval_millis"))
+    return millis / 1000 if millis is not None and millis > 0 else 0.0
+
+
+def task_timeout_seconds(spec: dict[str, Any]) -> float:
+    """A task's own ``timeout_seconds`` (0, no timeout, when absent or not a number)."""
+    timeout = whole_number(spec.get("timeout_seconds"))
+    return timeout if timeout is not None and timeout > 0 else 0
+
+
+# Float rounding between a run attempt's end and its last task attempt's, planned to be equal.
+_SLACK_SECONDS = 1e-6
+
+
+def task_attempt(run: RunRecord, task: TaskRecord) -> Attempt:
+    """The clock instants of one task attempt: its run attempt's, or (a retried task) its own span of
+    it, cut where the run attempt was cut short (cancelled, finished, timed out)."""
+    attempt = run.attempts[task.attempt_index]
+    if task.length_seconds is None and not task.offset_seconds:
+        return attempt
+    start = attempt.start + task.offset_seconds
+    if task.length_seconds is None:
+        bounds = (attempt.queued_until, attempt.running_at, attempt.terminating_at, attempt.end)
+        queued_until, running_at, terminating_at, end = (max(start, b) for b in bounds)
+        return Attempt(
+            start, queued_until, running_at, terminating_at, end, attempt.cancelled, attempt.timed_out
+        )
+    own = Attempt.schedule(start, task.length_seconds, timeout=task_timeout_seconds(task.spec))
+    cut_short = attempt.cancelled or attempt.timed_out or attempt.end < own.end - _SLACK_SECONDS
+    if cut_short and attempt.terminating_at < own.terminating_at:
+        cut = max(start, attempt.terminating_at)
+        own.queued_until, own.running_at = min(own.queued_until, cut), min(own.running_at, cut)
+        own.terminating_at, own.end = cut, max(cut, min(own.end, attempt.end))
+        own.cancelled, own.timed_out = attempt.cancelled, attempt.timed_out
+    return own
+
+
+def is_shown(run: RunRecord, task: TaskRecord, now: float) -> bool:
+    """Whether a task attempt exists yet: a retry appears when the attempt before it ends (and waits
+    for its ``min_retry_interval_millis`` as WAITING_FOR_RETRY)."""
+    if not task.offset_seconds:
+        return True
+    start = run.attempts[task.attempt_index].start + task.offset_seconds
+    return now >= start - retry_interval_seconds(task.spec)
+
+
+def task_runs(run: RunRecord, now: float) -> list[TaskRecord]:
+    """The run's ``tasks[]``: each task's attempts in its latest run attempt, oldest first."""
+    earlier: dict[tuple[str, int], list[TaskRecord]] = {}
+    for old in run.replaced_tasks:
+        earlier.setdefault((old.task_key, old.attempt_index), []).append(old)
+    shown: list[TaskRecord] = []
+    for task in run.tasks:
+        chain = sorted(earlier.get((task.task_key, task.attempt_index), []), key=lambda t: t.attempt_number)
+        shown.extend(t for t in [*chain, task] if is_shown(run, t, now))
+    return shown
+
+
 def effective_outcome(task: TaskRecord, attempt: Attempt) -> str:
     if attempt.cancelled:
         return "CANCELED"
@@ -173,175 +244,11 @@ def parent_outcome(run: RunRecord) -> tuple[str, TaskRecord | None]:
     """The worst outcome among the run's tasks, and the task that has it."""
     worst, culprit = "SKIPPED" if run.tasks else "SUCCESS", None
     for task in run.tasks:
-        outcome = effective_outcome(task, run.attempts[task.attempt_index])
-        if _SEVERITY.get(outcome, 3) < _SEVERITY.get(worst, 3):
+        outcome = effective_outcome(task, task_attempt(run, task))
+        if SEVERITY.get(outcome, 3) < SEVERITY.get(worst, 3):
             worst, culprit = outcome, task
     return worst, culprit
 
 
 def is_active(run: RunRecord, now: float) -> bool:
     return now < run.attempt.end
-
-
-def _state_message(phase: str, outcome: str, error: str | None, task_key: str | None) -> str:
-    if phase == "QUEUED":
-        return "Queued due to reaching maximum concurrent runs."
-    if phase == "PENDING":
-        return "Waiting for cluster"
-    if phase == "RUNNING":
-        return "In run"
-    if outcome == "SUCCESS":
-        return ""
-    if outcome == "CANCELED":
-        return "Run cancelled."
-    if outcome == "TIMEDOUT":
-        return "Run timed out."
-    if outcome == "SKIPPED":
-        return "An active run for this job already exists."
-    message = error or "Workload failed, see run output for details"
-    if task_key is not None:
-        return f"Task {task_key} failed with message: {message}."
-    return message
-
-
-def state_and_status(
-    attempt: Attempt, outcome: str, error: str | None, now: float, task_key: str | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The deprecated ``state`` object and the v2 ``status`` object, kept consistent."""
-    phase = attempt.phase(now)
-    message = _state_message(phase, outcome, error, task_key)
-    status: dict[str, Any]
-    if phase in ("QUEUED", "PENDING", "RUNNING"):
-        state = {"life_cycle_state": phase, "state_message": message, "user_cancelled_or_timedout": False}
-        status = {"state": phase}
-        if phase == "QUEUED":
-            status["queue_details"] = {"code": "ACTIVE_RUNS_LIMIT_REACHED", "message": message}
-        return state, status
-    code, kind = _TERMINATION.get(outcome, ("RUN_EXECUTION_ERROR", "CLIENT_ERROR"))
-    details = {"code": code, "type": kind, "message": message}
-    stopped = outcome in ("CANCELED", "TIMEDOUT")
-    if phase == "TERMINATING":
-        state = {
-            "life_cycle_state": "TERMINATING",
-            "state_message": message,
-            "user_cancelled_or_timedout": False,
-        }
-        return state, {"state": "TERMINATING", "termination_details": details}
-    if outcome in ("INTERNAL_ERROR", "SKIPPED"):
-        state = {"life_cycle_state": outcome, "state_message": message, "user_cancelled_or_timedout": False}
-        if outcome == "INTERNAL_ERROR":
-            state["result_state"] = "FAILED"
-    else:
-        state = {
-            "life_cycle_state": "TERMINATED",
-            "result_state": outcome,
-            "state_message": message,
-            "user_cancelled_or_timedout": stopped,
-        }
-    return state, {"state": "TERMINATED", "termination_details": details}
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _durations(attempt: Attempt, now: float) -> dict[str, int]:
-    if now < attempt.end:
-        return {"setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0, "end_time": 0}
-    return {
-        "setup_duration": _ms(attempt.running_at - attempt.start),
-        "execution_duration": _ms(attempt.terminating_at - attempt.running_at),
-        "cleanup_duration": _ms(attempt.end - attempt.terminating_at),
-        "end_time": _ms(attempt.end),
-    }
-
-
-def render_task(run: RunRecord, task: TaskRecord, now: float, page_url: str) -> dict[str, Any]:
-    attempt = run.attempts[task.attempt_index]
-    outcome = effective_outcome(task, attempt)
-    state, status = state_and_status(attempt, outcome, task.error, now)
-    body: dict[str, Any] = dict(task.spec)
-    body.update(
-        run_id=task.run_id,
-        task_key=task.task_key,
-        state=state,
-        status=status,
-        attempt_number=task.attempt_number,
-        start_time=_ms(attempt.start),
-        run_page_url=page_url.format(job_id=run.job_id, run_id=task.run_id),
-        queue_duration=0,
-        run_if=task.spec.get("run_if", "ALL_SUCCESS"),
-    )
-    body.update(_durations(attempt, now))
-    return body
-
-
-def render_run(
-    run: RunRecord, now: float, page_url: str, *, with_tasks: bool = True, with_history: bool = False
-) -> dict[str, Any]:
-    """The ``runs/get`` JSON of a run at clock time ``now`` (unpaged)."""
-    attempt = run.attempt
-    outcome, culprit = parent_outcome(run)
-    state, status = state_and_status(
-        attempt,
-        outcome,
-        culprit.error if culprit else None,
-        now,
-        task_key=culprit.task_key if culprit and len(run.tasks) > 1 else None,
-    )
-    first = run.attempts[0]
-    body: dict[str, Any] = {
-        "job_id": run.job_id,
-        "run_id": run.run_id,
-        "number_in_job": run.run_id,
-        "original_attempt_run_id": run.run_id,
-        "creator_user_name": run.creator_user_name,
-        "run_name": run.run_name,
-        "run_type": run.run_type,
-        "trigger": run.trigger,
-        "format": "MULTI_TASK",
-        "attempt_number": 0,
-        "state": state,
-        "status": status,
-        "start_time": _ms(first.start),
-        "run_page_url": page_url.format(job_id=run.job_id, run_id=run.run_id),
-        "queue_duration": 0,
-    }
-    body.update(_durations(attempt, now))
-    body["run_duration"] = body["end_time"] - body["start_time"] if body["end_time"] else 0
-    if len(run.tasks) > 1:
-        # Multi-task runs report run_duration only.
-        body.update(setup_duration=0, execution_duration=0, cleanup_duration=0)
-    if with_tasks:
-        body["tasks"] = [render_task(run, task, now, page_url) for task in run.tasks]
-        if run.job_clusters:
-            body["job_clusters"] = run.job_clusters
-    if run.job_parameters:
-        body["job_parameters"] = run.job_parameters
-    if with_history and len(run.attempts) > 1:
-        body["repair_history"] = repair_history(run, now)
-    return body
-
-
-def repair_history(run: RunRecord, now: float) -> list[dict[str, Any]]:
-    entries = []
-    for index, attempt in enumerate(run.attempts):
-        tasks = [t for t in [*run.replaced_tasks, *run.tasks] if t.attempt_index == index]
-        worst = "SUCCESS"
-        for task in tasks:
-            outcome = effective_outcome(task, attempt)
-            if _SEVERITY.get(outcome, 3) < _SEVERITY.get(worst, 3):
-                worst = outcome
-        state, status = state_and_status(attempt, worst, None, now)
-        entry: dict[str, Any] = {
-            "type": "ORIGINAL" if index == 0 else "REPAIR",
-            "start_time": _ms(attempt.start),
-            "end_time": _ms(attempt.end) if now >= attempt.end else 0,
-            "state": state,
-            "status": status,
-            "task_run_ids": [t.run_id for t in tasks],
-        }
-        if attempt.repair_id is not None:
-            entry["id"] = attempt.repair_id
-        entries.append(entry)
-    return entries

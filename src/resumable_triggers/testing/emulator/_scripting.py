@@ -6,7 +6,10 @@ A DAG author can declare in the task parameters what the emulated run should do:
 - ``emulator.result_state``: ``SUCCESS``, ``FAILED``, ``TIMEDOUT``, ``CANCELED``, any other result
   state, or the life-cycle outcomes ``INTERNAL_ERROR`` and ``SKIPPED``;
 - ``emulator.error``: the task's error message (``runs/get-output`` ``error``);
-- ``emulator.output``: the notebook's exit value (``runs/get-output`` ``notebook_output.result``).
+- ``emulator.output``: the notebook's exit value (``runs/get-output`` ``notebook_output.result``);
+- ``emulator.fail_attempts``: the task's first N attempts (integer >= 0, counting in-run task retries
+  and repairs alike, by ``attempt_number``) end FAILED with ``emulator.error`` (or
+  ``DEFAULT_FAILURE``); later attempts end with ``emulator.result_state``.
 
 They are looked for in ``notebook_task.base_parameters`` (dict), any ``*_task.named_parameters``
 (dict), any ``*_task.parameters`` (list of ``"key=value"`` strings) and, for run-now and repair, in
@@ -42,7 +45,9 @@ LIFE_CYCLE_OUTCOMES = frozenset({"INTERNAL_ERROR", "SKIPPED"})
 OUTCOMES = RESULT_STATES | LIFE_CYCLE_OUTCOMES
 
 PREFIX = "emulator."
-_KEYS = ("duration_seconds", "result_state", "error", "output")
+_KEYS = ("duration_seconds", "result_state", "error", "output", "fail_attempts")
+# The error of an attempt failed by ``emulator.fail_attempts`` when no ``emulator.error`` is given.
+DEFAULT_FAILURE = "Emulated failure: this attempt was scripted to fail (emulator.fail_attempts)."
 _DICT_FIELDS = ("notebook_params", "job_parameters", "python_named_params", "sql_params")
 _LIST_FIELDS = ("python_params", "jar_params", "spark_submit_params")
 
@@ -81,6 +86,24 @@ class Declared:
     duration_seconds: float | None = None
     error: str | None = None
     output: str | None = None
+    fail_attempts: int | None = None
+
+
+def check_fail_attempts(fail_attempts: int | None) -> None:
+    """Raise ValueError unless ``fail_attempts`` is None or an integer >= 0 (for control methods)."""
+    if fail_attempts is not None and not (
+        isinstance(fail_attempts, int) and not isinstance(fail_attempts, bool) and fail_attempts >= 0
+    ):
+        raise ValueError(f"fail_attempts must be an integer >= 0, not {fail_attempts!r}.")
+
+
+def _fail_attempts(value: Any) -> int | None:
+    if value is None:
+        return None
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    if not (text.isascii() and text.isdigit()):
+        raise invalid(f"emulator.fail_attempts must be an integer >= 0, got {value!r}.")
+    return int(text)
 
 
 def _pairs_from_list(values: Any) -> Iterable[tuple[Any, Any]]:
@@ -145,4 +168,5 @@ def declared(task: Mapping[str, Any], overrides: Mapping[str, Any] | None = None
         duration_seconds=duration,
         error=None if found.get("error") is None else str(found["error"]),
         output=None if found.get("output") is None else str(found["output"]),
+        fail_attempts=_fail_attempts(found.get("fail_attempts")),
     )

@@ -6,20 +6,18 @@ Every method takes typed values (the HTTP layer parses and validates) and the cu
 from __future__ import annotations
 
 import base64
-import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ErrorReply, invalid, job_not_found, run_not_found
-from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active
-from ._scripting import Outcome, declared
+from ._errors import invalid, job_not_found, run_not_found
+from ._retries import drop_after, fit_run_phases, plan, span_seconds
+from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
+from ._scripting import DEFAULT_FAILURE, Declared, Outcome, declared
 
 # Ids look like real ones: beyond int32 (catches narrow ints) and below 2**53 (JSON doubles).
 RUN_ID_BASE = 911_000_000_000_000
 JOB_ID_BASE = 482_000_000_000_000
-MAX_SUBMIT_TASKS = 100
-MAX_JOB_TASKS = 1000
 
 
 @dataclass(slots=True)
@@ -36,29 +34,6 @@ class RunPage:
     has_more: bool
     next_page_token: str | None
     prev_page_token: str | None
-
-
-def validate_tasks(tasks: Sequence[Any], maximum: int) -> list[dict[str, Any]]:
-    """Check the ``tasks`` array of a submit or job: objects with unique, non-empty ``task_key``."""
-    if len(tasks) > maximum:
-        raise invalid(
-            f"Invalid value for parameter tasks: at most {maximum} tasks are allowed, got {len(tasks)}"
-        )
-    seen: set[str] = set()
-    for index, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            raise ErrorReply(
-                400, "MALFORMED_REQUEST", f"Invalid value for parameter tasks[{index}]: expected an object"
-            )
-        key = task.get("task_key")
-        if not isinstance(key, str) or not key:
-            raise invalid(
-                f"Invalid value for parameter tasks[{index}].task_key: a non-empty string is required"
-            )
-        if key in seen:
-            raise invalid(f"Invalid value for parameter tasks: task_key {key!r} is used more than once")
-        seen.add(key)
-    return list(tasks)
 
 
 def _encode_cursor(*parts: object) -> str:
@@ -152,24 +127,12 @@ class EmulatedWorkspace:
         run_id = self._new_id()
         found = [declared(spec, overrides) for spec in task_specs]
         duration = self._duration([d.duration_seconds for d in found])
-        tasks = []
+        tasks, earlier = [], []
         for spec, decl in zip(task_specs, found, strict=True):
-            outcome = Outcome(
-                result_state=decl.result_state or self.default.result_state,
-                error=decl.error if decl.error is not None else self.default.error,
-                output=decl.output if decl.output is not None else self.default.output,
-            )
-            tasks.append(
-                TaskRecord(
-                    task_key=spec["task_key"],
-                    run_id=self._new_id(),
-                    spec=spec,
-                    attempt_index=0,
-                    result_state=outcome.result_state,
-                    error=outcome.error,
-                    output=outcome.output,
-                )
-            )
+            *retried, current = self._task_attempts(spec, decl, index=0, first_number=0, fail_attempts=0)
+            tasks.append(current)
+            earlier.extend(retried)
+        duration = max([duration, *(s for t in tasks if (s := span_seconds(t)) is not None)])
         if job_id is None:
             # One-time runs get a job of their own, as on Databricks.
             self.next_job_id += 1
@@ -182,6 +145,7 @@ class EmulatedWorkspace:
             creator_user_name=creator or self.user_name,
             attempts=[Attempt.schedule(now, duration, queued=queued, timeout=timeout_seconds)],
             tasks=tasks,
+            replaced_tasks=earlier,
             timeout_seconds=timeout_seconds,
             queued=queued,
             idempotency_token=token,
@@ -189,12 +153,50 @@ class EmulatedWorkspace:
             job_parameters=job_parameters or [],
             duration_seconds=duration,
         )
+        fit_run_phases(run)
+        if run.attempt.timed_out:  # retries the run's timeout cuts off never start
+            drop_after(run, run.attempt.terminating_at)
         self.add(run)
         if token is not None:
             self.tokens[token] = run_id
         if count:
             self.runs_submitted += 1
         return run
+
+    def _task_attempts(
+        self, spec: dict[str, Any], decl: Declared, *, index: int, first_number: int, fail_attempts: int
+    ) -> list[TaskRecord]:
+        """The planned attempts of one task in run attempt ``index`` (the last is its current one)."""
+        fail = decl.fail_attempts if decl.fail_attempts is not None else fail_attempts
+        planned = plan(
+            spec,
+            first_number=first_number,
+            fail_attempts=fail,
+            result_state=decl.result_state or self.default.result_state,
+            error=decl.error if decl.error is not None else self.default.error,
+            seconds=self._duration([decl.duration_seconds]),
+        )
+        output = decl.output if decl.output is not None else self.default.output
+        return [
+            TaskRecord(
+                task_key=spec["task_key"],
+                run_id=self._new_id(),
+                spec=spec,
+                attempt_index=index,
+                result_state=p.result_state,
+                error=p.error,
+                output=output,
+                attempt_number=first_number + number,
+                offset_seconds=p.offset_seconds,
+                length_seconds=p.length_seconds,
+                fail_attempts=fail,
+            )
+            for number, p in enumerate(planned)
+        ]
+
+    def _forget_attempts(self, run: RunRecord, instant: float) -> None:
+        for task in drop_after(run, instant):
+            self.task_owner.pop(task.run_id, None)
 
     def _duration(self, declared_durations: list[float | None]) -> float:
         given = [d for d in declared_durations if d is not None]
@@ -225,28 +227,40 @@ class EmulatedWorkspace:
         self._touch(run.run_id)
 
     def cancel(self, run: RunRecord, now: float) -> None:
+        if now < run.attempt.terminating_at:
+            self._forget_attempts(run, now)
         run.attempt.cancel(now, self.cancel_seconds)
         self._touch(run.run_id)
 
-    def script(self, run: RunRecord, outcome: Outcome, now: float) -> None:
+    def script(
+        self, run: RunRecord, outcome: Outcome, now: float, *, fail_attempts: int | None = None
+    ) -> None:
+        """Decide how each task's current attempt ends; retries not yet started are forgotten (a
+        scripted outcome plans none). ``fail_attempts``: as ``emulator.fail_attempts``."""
         attempt = run.attempt
         self._touch(run.run_id)
         if not is_active(run, now):
             raise ValueError(f"Run {run.run_id} has already terminated; it cannot be scripted any more.")
         if attempt.cancelled:
             raise ValueError(f"Run {run.run_id} is being cancelled; it cannot be scripted any more.")
-        for task in run.tasks:
-            if task.attempt_index == len(run.attempts) - 1:
-                task.result_state, task.error, task.output = (
-                    outcome.result_state,
-                    outcome.error,
-                    outcome.output,
-                )
-        if outcome.duration_seconds is not None:
-            run.duration_seconds = outcome.duration_seconds
-            attempt.retime(
-                now, attempt.start, outcome.duration_seconds, run.timeout_seconds, queued=run.queued
-            )
+        self._forget_attempts(run, now)
+        current = [t for t in run.tasks if t.attempt_index == len(run.attempts) - 1]
+        ends = [span_seconds(t) for t in current]
+        for task in current:
+            if fail_attempts is not None:
+                task.fail_attempts = fail_attempts
+            failing = fail_attempts is not None and task.attempt_number < fail_attempts
+            task.result_state = "FAILED" if failing else outcome.result_state
+            task.error = outcome.error if outcome.error is not None or not failing else DEFAULT_FAILURE
+            task.output = outcome.output
+            # The scripted attempt now lasts until its run attempt ends, wherever that moves.
+            task.length_seconds = None
+        duration = outcome.duration_seconds
+        if duration is None and ends and None not in ends:
+            duration = max(e for e in ends if e is not None)  # where the current attempts would end
+        if duration is not None:
+            run.duration_seconds = duration
+            attempt.retime(now, attempt.start, duration, run.timeout_seconds, queued=run.queued)
 
     def finish(self, run: RunRecord, outcome: Outcome, now: float) -> None:
         if not is_active(run, now):
@@ -258,28 +272,37 @@ class EmulatedWorkspace:
         repair_id = self._new_id()
         self._touch(run.run_id)
         index = len(run.attempts)
-        rerun = [t for t in run.tasks if t.task_key in task_keys]
-        found = [declared(t.spec, overrides) for t in rerun]
-        duration = self._duration([d.duration_seconds for d in found])
+        found = {t.task_key: declared(t.spec, overrides) for t in run.tasks if t.task_key in task_keys}
+        duration = self._duration([d.duration_seconds for d in found.values()])
+        for position, old in enumerate(run.tasks):
+            if old.task_key not in found:
+                continue
+            run.replaced_tasks.append(old)
+            *retried, current = self._task_attempts(
+                old.spec,
+                found[old.task_key],
+                index=index,
+                first_number=old.attempt_number + 1,
+                fail_attempts=old.fail_attempts,
+            )
+            run.tasks[position] = current
+            run.replaced_tasks.extend(retried)
+            for task in (*retried, current):
+                self.task_owner[task.run_id] = run.run_id
+            duration = max(duration, span_seconds(current) or 0.0)
         run.attempts.append(Attempt.schedule(now, duration, queued=run.queued, timeout=run.timeout_seconds))
         run.attempts[-1].repair_id = repair_id
-        for old, decl in zip(rerun, found, strict=True):
-            run.replaced_tasks.append(dataclasses.replace(old))
-            old.run_id = self._new_id()
-            old.attempt_index = index
-            old.attempt_number += 1
-            old.result_state = decl.result_state or self.default.result_state
-            old.error = decl.error if decl.error is not None else self.default.error
-            old.output = decl.output if decl.output is not None else self.default.output
-            self.task_owner[old.run_id] = run.run_id
         run.duration_seconds = duration
+        fit_run_phases(run)
+        if run.attempt.timed_out:
+            self._forget_attempts(run, run.attempt.terminating_at)
         return repair_id
 
     def failed_task_keys(self, run: RunRecord) -> list[str]:
         return [
             t.task_key
             for t in run.tasks
-            if effective_outcome(t, run.attempts[t.attempt_index]) not in ("SUCCESS", "SKIPPED", "EXCLUDED")
+            if effective_outcome(t, task_attempt(run, t)) not in ("SUCCESS", "SKIPPED", "EXCLUDED")
         ]
 
     def newest_first(self) -> list[RunRecord]:

@@ -114,9 +114,14 @@ class ControlSurface(Protocol):
         result_state: str = "SUCCESS",
         duration_seconds: float | None = None,
         error: str | None = None,
+        fail_attempts: int | None = None,
     ) -> None:
         """Decide how an unfinished run ends (all of its current tasks). ``duration_seconds`` counts
-        from the attempt's start and never moves an end into the past; None keeps the timing."""
+        from the attempt's start and never moves an end into the past; None keeps the timing.
+        ``fail_attempts`` (integer >= 0, as ``emulator.fail_attempts``): each task's attempts numbered
+        below it end FAILED (the current one, and repairs), later ones ``result_state`` now and the
+        declared outcome in repairs; None: the current attempts end ``result_state``. Task retries
+        not started yet are forgotten: a scripted attempt is the task's last in this run attempt."""
         ...
 
     @operation("POST", "finish-run")
