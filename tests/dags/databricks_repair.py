@@ -1,4 +1,4 @@
-"""Run-now DAGs with ``repair_run``, run by tests/databricks/test_repair.py against the emulator.
+"""Run-now DAGs with ``repair_run``, run by tests/databricks/test_repair_run.py against the emulator.
 
 Each triggers the job ``repair-etl`` (created by the test: tasks ``ingest`` and ``publish``). The
 first run of a DAG run is made to fail (its ``publish`` task, through the emulator's control API), so

@@ -120,6 +120,52 @@ async def test_failed_task_errors_reports_each_failed_task_with_its_error(
 
 
 @pytest.mark.asyncio
+async def test_failed_task_errors_ignores_an_attempt_that_a_task_retry_made_good(
+    clock: ManualClock, emulator_url: str, pat: SdkHeaderProvider
+) -> None:
+    """With Databricks' own task retries, runs/get lists each attempt: a task whose first attempt
+    failed and whose retry succeeded is no failure; the task that failed its last attempt is."""
+    flaky = {**notebook_task("flaky", fail_attempts=1, error="transient"), "max_retries": 1}
+    spec = {"tasks": [flaky, notebook_task("bad", result_state="FAILED", error="KeyError: 'customer_id'")]}
+    async with DatabricksClient(emulator_url, pat, settings=FAST) as client:
+        run_id = await client.submit_run(spec, idempotency_token=None)
+        clock.advance(600)
+        run = await client.get_run(run_id)
+        errors = await client.failed_task_errors(run)
+
+    assert [("flaky", 0), ("flaky", 1), ("bad", 0)] == [(t.task_key, t.attempt_number) for t in run.tasks]
+    assert [("bad", "KeyError: 'customer_id'")] == [(error.task_key, error.error) for error in errors]
+
+
+@pytest.mark.asyncio
+async def test_repair_run_reruns_the_failed_task_and_the_history_names_the_repair(
+    clock: ManualClock, emulator_url: str, pat: SdkHeaderProvider
+) -> None:
+    """repair_run re-runs the failed task on the same run; get_run(include_history=True) lists the
+    ORIGINAL attempt and the repair, whose id is the latest_repair_id the next repair must send; a
+    repair based on a stale view is refused with ApiError 400."""
+    spec = {"tasks": [notebook_task("ok"), notebook_task("flaky", fail_attempts=1)]}
+    async with DatabricksClient(emulator_url, pat, settings=FAST) as client:
+        run_id = await client.submit_run(spec, idempotency_token=None)
+        clock.advance(60)
+        before = await client.get_run(run_id, include_history=True)
+        repair_id = await client.repair_run(run_id, latest_repair_id=None)
+        with pytest.raises(ApiError) as stale:
+            await client.repair_run(run_id, latest_repair_id=None)
+        clock.advance(60)
+        after = await client.get_run(run_id, include_history=True)
+
+    assert (ResultState.FAILED, (), None) == (
+        before.state.result_state,
+        before.repairs,
+        before.latest_repair_id,
+    )
+    assert (ResultState.SUCCESS, repair_id) == (after.state.result_state, after.latest_repair_id)
+    assert [None, repair_id] == [entry.repair_id for entry in after.repair_history]
+    assert 400 == stale.value.status
+
+
+@pytest.mark.asyncio
 async def test_run_output_of_a_task_run_carries_the_notebook_result(
     clock: ManualClock, emulator_url: str, pat: SdkHeaderProvider
 ) -> None:

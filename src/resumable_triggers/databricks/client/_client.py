@@ -16,7 +16,7 @@ from resumable_triggers.databricks.client._auth import HeaderProvider
 from resumable_triggers.databricks.client._budget import RequestBudget
 from resumable_triggers.databricks.client._errors import ApiError, JobLookupError
 from resumable_triggers.databricks.client._http import new_session, normalise_host
-from resumable_triggers.databricks.client._models import Run, RunOutput, RunsPage, RunType, TaskError
+from resumable_triggers.databricks.client._models import Run, RunOutput, RunsPage, RunType, TaskError, TaskRun
 from resumable_triggers.databricks.client._settings import ClientSettings
 from resumable_triggers.databricks.client._transport import Transport
 
@@ -274,7 +274,13 @@ class DatabricksClient:
         A task whose output cannot be read (e.g. aged out) still appears, with the API's message as
         ``error``: one missing output must not hide why the others failed.
         """
-        failed = [task for task in run.tasks if task.has_failed]
+        # With task retries, runs/get lists every attempt of a task: only its latest one says whether
+        # the task failed (an attempt a later retry made good is no failure), as the provider reads it.
+        latest: dict[str, TaskRun] = {}
+        for task in run.tasks:
+            if task.task_key not in latest or task.attempt_number >= latest[task.task_key].attempt_number:
+                latest[task.task_key] = task
+        failed = [task for task in latest.values() if task.has_failed]
 
         async def error_of(task_run_id: int) -> tuple[str | None, str | None]:
             try:

@@ -132,3 +132,30 @@ def test_run_cancelled_at_the_workspace_is_not_repaired(
         [first["state"]["result_state"], second["state"]["result_state"]],
         repairs_of(first),
     )
+
+
+def test_failure_whose_message_names_a_repair_reason_updates_the_job_then_repairs(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """The failure's state message names the reason "disk full": the job's settings are updated with
+    that reason's (jobs/update, as the provider does) before the one repair, and the task succeeds."""
+    from databricks.sdk import WorkspaceClient
+
+    emulator = databricks_emulator_env.emulator
+    job_id = create_job(databricks_emulator_env)
+    state, _, _ = run_dag(dagbag, "dbx_repair_reason_matches")
+    [run] = emulator.runs()
+    requests = emulator.counters().requests_by_endpoint
+    assert ("success", 1, 1, 1) == (
+        state,
+        len(repairs_of(run)),
+        requests.get("jobs/update"),
+        requests.get("runs/repair"),
+    )
+    workspace = WorkspaceClient(host=databricks_emulator_env.url, token=databricks_emulator_env.token)
+    settings = workspace.jobs.get(job_id).settings
+    assert settings is not None
+    assert (3, ["ingest", "publish"]) == (
+        settings.max_concurrent_runs,
+        [t.task_key for t in settings.tasks or ()],
+    )
