@@ -21,19 +21,21 @@ def test_examples_are_in_the_dagbag_without_import_errors(dagbag: Any) -> None:
 def test_example_databricks_runs_every_task_once(
     dagbag: Any, databricks_emulator_env: EmulatorHandle
 ) -> None:
-    """The Databricks example succeeds: two submitted runs and one run-now of the report job."""
+    """The Databricks example succeeds: three submitted runs (the notebook task's among them) and one
+    run-now of the report job, whose publish task fails once and is repaired on the same run."""
     from databricks.sdk import WorkspaceClient
-    from databricks.sdk.service.jobs import NotebookTask, Task
 
-    WorkspaceClient(host=databricks_emulator_env.url, token=databricks_emulator_env.token).jobs.create(
-        name="publish-report",
-        tasks=[Task(task_key="main", notebook_task=NotebookTask(notebook_path="/jobs/report"))],
-    )
+    from resumable_triggers._demo._story import REPORT_JOB_SETTINGS
+
+    workspace = WorkspaceClient(host=databricks_emulator_env.url, token=databricks_emulator_env.token)
+    workspace.api_client.do("POST", "/api/2.2/jobs/create", body=REPORT_JOB_SETTINGS)
     dag_run = dagbag.get_dag("example_databricks").test()
     runs = databricks_emulator_env.emulator.runs()
-    assert ("success", 3) == (str(dag_run.state), len(runs))
-    assert ["JOB_RUN", "SUBMIT_RUN", "SUBMIT_RUN"] == sorted(run["run_type"] for run in runs)
+    assert ("success", 4) == (str(dag_run.state), len(runs))
+    assert ["JOB_RUN", "SUBMIT_RUN", "SUBMIT_RUN", "SUBMIT_RUN"] == sorted(run["run_type"] for run in runs)
     assert {"SUCCESS"} == {run["state"]["result_state"] for run in runs}
+    [report] = [run for run in runs if run["run_type"] == "JOB_RUN"]
+    assert ["ORIGINAL", "REPAIR"] == [entry["type"] for entry in report["repair_history"]]
 
 
 def test_example_detached_command_runs(dagbag: Any) -> None:

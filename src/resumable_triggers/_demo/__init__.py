@@ -3,7 +3,8 @@
 Starts the Databricks emulator and an Airflow 3.3 deployment (api-server, scheduler, dag-processor,
 triggerer; SQLite, LocalExecutor, a temporary home, 127.0.0.1 only), runs the example DAG
 (``dags/example_databricks.py``; ``examples/dags/example_databricks.py`` links to it) and strikes
-it: a worker SIGKILLed right after submit, a SIGTERM checkpoint, a triggerer SIGKILLed mid-poll. A
+it: a worker SIGKILLed right after submit, a SIGTERM checkpoint, a triggerer SIGKILLed mid-poll, a
+run-now whose failed run is repaired in place. A
 live timeline shows what happened, the tasks' and runs' states and the submissions so far; a summary
 table and the invariants follow. Exit status 0 when every invariant held, 1 when one did not or the
 demo could not finish, 130 when interrupted. Every process it started is stopped on the way out,

@@ -1,14 +1,17 @@
-"""The demo's story: one nightly run of the example DAG on a real Airflow, struck three times.
+"""The demo's story: one nightly run of the example DAG on a real Airflow, struck four times.
 
 1. The worker running ``nightly_etl`` is SIGKILLed right after Databricks created its run, before
    the run id reached the task (the emulator holds its answer to the submit).
 2. The worker running ``nightly_etl_in_worker`` (``deferrable=False``) gets SIGTERM while it polls,
    as in a pod eviction or a deploy: the task checkpoints into a deferral.
-3. The triggerer watching both is SIGKILLed while one of its polls is in flight.
+3. The triggerer watching them and ``nightly_features`` (a notebook task) is SIGKILLed while one of
+   its polls is in flight.
+4. ``publish_report`` (run-now) follows, and its job's ``publish`` task fails the first time: the
+   task repairs the run in place, and only ``publish`` runs again.
 
-Then the workspace finishes the runs, ``publish_report`` (run-now) follows, and the invariants are
-checked from the outside: one Databricks run per task, none left active, none cancelled, every task
-successful, and each task's XCom ``run_id`` naming the run that finished.
+Then the invariants are checked from the outside: one Databricks run per task, none left active,
+none cancelled, the report's run repaired once, every task successful, and each task's XCom
+``run_id`` naming the run that finished.
 """
 
 from __future__ import annotations
@@ -32,9 +35,41 @@ T = TypeVar("T")
 
 DAGS = Path(__file__).resolve().parent / "dags"
 DAG_ID = "example_databricks"
-ETL, IN_WORKER, REPORT = "nightly_etl", "nightly_etl_in_worker", "publish_report"
-TASKS = (ETL, IN_WORKER, REPORT)
+ETL, IN_WORKER, FEATURES, REPORT = (
+    "nightly_etl",
+    "nightly_etl_in_worker",
+    "nightly_features",
+    "publish_report",
+)
+TASKS = (ETL, IN_WORKER, FEATURES, REPORT)
+DEFERRED = (ETL, IN_WORKER, FEATURES)  # what the triggerer watches when it is killed
 REPORT_JOB = "publish-report"
+# The job publish_report runs: ``render``, then ``publish``, which fails its first attempt (the
+# emulator's ``fail_attempts``), so the first run fails and its repair re-runs ``publish`` alone.
+REPORT_JOB_SETTINGS: dict[str, Any] = {
+    "name": REPORT_JOB,
+    "tasks": [
+        {
+            "task_key": "render",
+            "notebook_task": {
+                "notebook_path": "/jobs/report/render",
+                "base_parameters": {"emulator.duration_seconds": "2"},
+            },
+        },
+        {
+            "task_key": "publish",
+            "depends_on": [{"task_key": "render"}],
+            "notebook_task": {
+                "notebook_path": "/jobs/report/publish",
+                "base_parameters": {
+                    "emulator.duration_seconds": "1",
+                    "emulator.fail_attempts": "1",
+                    "emulator.error": "upload to s3://reports timed out",
+                },
+            },
+        },
+    ],
+}
 WAIT_SECONDS = 60.0
 # Runs last this long unless the story ends them: no step of the demo races a run's natural end.
 RUN_SECONDS = 600
@@ -46,8 +81,8 @@ def task_of_run(run: dict[str, Any]) -> str:
         return REPORT
     if str(run.get("run_name", "")).startswith("nightly etl"):
         return ETL
-    if run.get("run_name") == IN_WORKER:
-        return IN_WORKER
+    if run.get("run_name") in (IN_WORKER, FEATURES):
+        return str(run["run_name"])
     return "someone else"
 
 
@@ -124,14 +159,14 @@ class Demo:
         self._stack.enter_context(self.airflow)
         say(f"Airflow is up at {self.airflow.base_url}")
         self.af.rest.wait_for_dag(DAG_ID, timeout_seconds=WAIT_SECONDS)
-        say(f"DAG {DAG_ID} parsed: {ETL} (deferred), {IN_WORKER} (polls in the worker) >> {REPORT}")
+        say(
+            f"DAG {DAG_ID} parsed: {ETL} and {FEATURES} (deferred), {IN_WORKER} (polls in the worker) "
+            f">> {REPORT} (repairs a failed run)"
+        )
 
     def _create_report_job(self) -> int:
         assert self.emulator is not None
-        body = {
-            "name": REPORT_JOB,
-            "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": "/jobs/report"}}],
-        }
+        body = REPORT_JOB_SETTINGS
         request = urllib.request.Request(
             f"{self.emulator.url}/api/2.2/jobs/create",
             data=json.dumps(body).encode(),
@@ -148,8 +183,10 @@ class Demo:
         self.run_id = f"demo__{logical_date.isoformat()}"
 
         heading(f"1. the worker running {ETL} is SIGKILLed right after submit")
-        ctl.inject_fault(endpoint="runs/submit", kind="hold", count=2)
-        say("Databricks will create the next two submitted runs but hold both answers (the run ids)")
+        # Every submit of the DAG run is held (three tasks submit at once), so whichever order they
+        # come in, nightly_etl's answer is among those held when its task is killed.
+        ctl.inject_fault(endpoint="runs/submit", kind="hold", count=3)
+        say("Databricks will create the next three submitted runs but hold their answers (the run ids)")
         af.rest.trigger_dag_run(DAG_ID, self.run_id, logical_date=logical_date)
         say(f"triggered DAG run {self.run_id}")
         self.timeline.watch(sampler(af, ctl, DAG_ID, self.run_id, TASKS, task_of_run))
@@ -160,8 +197,12 @@ class Demo:
         assert processes.task_pid is not None
         os.kill(processes.task_pid, signal.SIGKILL)
         say(f"SIGKILL -> {ETL}'s task process (pid {processes.task_pid}): it dies not knowing its run id")
+        self._wait_for_run(FEATURES)
         ctl.release_held()
-        say(f"held answers released: {IN_WORKER} learns its run id ({worker_run}) and polls from the worker")
+        say(
+            f"held answers released: {IN_WORKER} learns its run id ({worker_run}) and polls from the "
+            f"worker; {FEATURES} learns its own and defers"
+        )
         self._wait_for_try(ETL, 2, "deferred")
         counters = ctl.counters()
         say(
@@ -186,7 +227,7 @@ class Demo:
         )
 
         heading("3. the triggerer is SIGKILLed mid-poll")
-        old_jobs = {task: self._wait_for_triggerer(task, not_job=None) for task in (ETL, IN_WORKER)}
+        old_jobs = {task: self._wait_for_triggerer(task, not_job=None) for task in DEFERRED}
         before = sum(ctl.counters().requests_by_endpoint.values())
         ctl.inject_fault(endpoint=None, kind="latency", delay_seconds=30, count=1)
         self._wait(
@@ -195,19 +236,27 @@ class Demo:
         say("a poll is in flight (the emulator delays its answer)")
         triggerer_pid = af.pids()["triggerer"]
         af.faults.kill("triggerer", signal.SIGKILL)
-        say(f"SIGKILL -> the triggerer (pid {triggerer_pid}): both deferred tasks lose their watcher")
+        say(f"SIGKILL -> the triggerer (pid {triggerer_pid}): the three deferred tasks lose their watcher")
         af.restart("triggerer")
         say(f"a new triggerer started (pid {af.pids()['triggerer']})")
-        for task in (ETL, IN_WORKER):
+        for task in DEFERRED:
             self._wait_for_triggerer(task, not_job=old_jobs[task])
-        say("the new triggerer rebuilt both triggers from their stored kwargs: same runs, no resubmit")
+        say("the new triggerer rebuilt the three triggers from their stored kwargs: same runs, no resubmit")
 
-        heading("the workspace finishes the nightly runs; publish_report follows")
-        for run_id in (etl_run, worker_run):
+        heading(f"4. the workspace finishes the nightly runs; {REPORT} fails once and is repaired")
+        nightly = (etl_run, worker_run, self._wait_for_run(FEATURES))
+        for run_id in nightly:
             run = ctl.get_run(run_id)
             elapsed = dt.datetime.now(dt.timezone.utc).timestamp() - run["start_time"] / 1000
             ctl.script_run(run_id, result_state="SUCCESS", duration_seconds=elapsed + 4)
-        say(f"runs {etl_run} and {worker_run} end in 4 s")
+        say(f"runs {', '.join(map(str, nightly))} end in 4 s")
+        report_run = self._wait_for_run(REPORT)
+        say(f"{REPORT} ran the job {REPORT_JOB!r}: run {report_run}; its publish task fails the first time")
+        self._wait(f"run {report_run} to be repaired", lambda: self._repairs(report_run) or None)
+        say(
+            f"run {report_run} failed in publish (render had succeeded); {REPORT} repaired it in place: "
+            "publish alone runs again, on the same run id"
+        )
         af.rest.wait_for_dag_run_state(DAG_ID, self.run_id, states={"success"}, timeout_seconds=120)
         self.timeline.stop()
         self.timeline.sample_now(sampler(af, ctl, DAG_ID, self.run_id, TASKS, task_of_run))
@@ -231,7 +280,8 @@ class Demo:
             row("SIGTERM while polling -> checkpoint", IN_WORKER),
             row("triggerer SIGKILLed mid-poll", ETL),
             row("", IN_WORKER),
-            row("(no fault) run-now after both", REPORT),
+            row("", FEATURES),
+            row("publish fails once -> repaired in place", REPORT),
         ]
         summary = table(("scenario", "task", "attempts", "runs submitted", "final state"), rows)
 
@@ -252,6 +302,14 @@ class Demo:
                 f"the SIGTERM became a checkpoint: {IN_WORKER} finished in the try it was in",
                 tis[IN_WORKER]["try_number"] == 1,
                 f"it took {tis[IN_WORKER]['try_number']} tries",
+            ),
+            Check(
+                f"{REPORT}'s failed run was repaired once, in place (no second run-now)",
+                len(runs_of[REPORT]) == 1
+                and len(self._repairs(runs_of[REPORT][0]["run_id"])) == 1
+                and counters.requests_by_endpoint.get("run-now", 0) == 1,
+                f"repairs {[self._repairs(r['run_id']) for r in runs_of[REPORT]]}, "
+                f"run-now requests {counters.requests_by_endpoint.get('run-now', 0)}",
             ),
             Check("no run left active with nobody watching it", not active, f"active: {active}"),
             Check(
@@ -299,6 +357,11 @@ class Demo:
             return job if ti["state"] == "deferred" and job not in (None, not_job) else None
 
         return self._wait(f"a triggerer to watch {task}", probe)
+
+    def _repairs(self, run_id: int) -> list[int]:
+        """The repair ids the workspace accepted on ``run_id``."""
+        history = self.control.get_run(run_id).get("repair_history", ())
+        return [entry["id"] for entry in history if entry.get("type") == "REPAIR"]
 
     def _polls(self, run_id: int) -> int:
         return sum(1 for r in self.control.request_log if r.endpoint == "runs/get" and r.run_id == run_id)

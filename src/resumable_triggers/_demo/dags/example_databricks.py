@@ -1,7 +1,10 @@
 """A nightly Databricks job that survives worker evictions, deploys and triggerer restarts.
 
-Against the emulator (``scripts/demo``, the tests) each run declares how long it takes through
-``emulator.*`` parameters; a real workspace ignores them as ordinary notebook parameters.
+Three submitted runs (a notebook task and a Python task watched by the triggerer, one polled in the
+worker), then ``publish_report`` runs an existing job and repairs it in place if it fails: only its
+failed tasks run again, on the same run. Against the emulator (``scripts/demo``, the tests) each run
+declares how long it takes through ``emulator.*`` parameters; a real workspace ignores them as
+ordinary notebook parameters.
 """
 
 from __future__ import annotations
@@ -11,7 +14,11 @@ from datetime import timedelta
 
 from airflow.sdk import DAG
 
-from resumable_triggers.databricks import DatabricksRunNowOperator, DatabricksSubmitRunOperator
+from resumable_triggers.databricks import (
+    DatabricksNotebookOperator,
+    DatabricksRunNowOperator,
+    DatabricksSubmitRunOperator,
+)
 
 RUN_SECONDS = os.environ.get("EXAMPLE_RUN_SECONDS", "15")
 
@@ -51,11 +58,24 @@ with DAG(
         deferrable=False,
     )
 
+    # The provider's one-task operator, standalone: a notebook on an existing cluster.
+    features = DatabricksNotebookOperator(
+        task_id="nightly_features",
+        notebook_path="/jobs/nightly_features",
+        source="WORKSPACE",
+        databricks_task_key="nightly_features",
+        notebook_params={"day": "{{ ds }}", "emulator.duration_seconds": RUN_SECONDS},
+        existing_cluster_id="0101-123456-example",
+        polling_period_seconds=2,
+    )
+
+    # A failed run of the report job is repaired (its failed tasks re-run on the same run), once.
     report = DatabricksRunNowOperator(
         task_id="publish_report",
         job_name="publish-report",
-        notebook_params={"day": "{{ ds }}", "emulator.duration_seconds": "2"},
+        notebook_params={"day": "{{ ds }}"},
+        repair_run=True,
         polling_period_seconds=1,
     )
 
-    [etl, etl_in_worker] >> report
+    [etl, etl_in_worker, features] >> report
