@@ -245,6 +245,13 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
+def start_ms(run: RunRecord) -> int:
+    """The run's ``start_time`` as every reply shows it. runs/list sorts, pages and filters by this
+    same number, so a client that bounds ``start_time_from/to`` by a start time it was shown gets
+    that run back (truncating here while replies round lost a run at the window's edge)."""
+    return _ms(run.attempts[0].start)
+
+
 def _durations(attempt: Attempt, now: float) -> dict[str, int]:
     if now < attempt.end:
         return {"setup_duration": 0, "execution_duration": 0, "cleanup_duration": 0, "end_time": 0}
