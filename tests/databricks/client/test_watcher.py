@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from client_testkit import SteppedTime, eventually
+from client_testkit import SteppedTime, eventually, next_of, requests, stepped, watching
 
 from resumable_triggers.databricks.client import (
     ApiError,
@@ -25,7 +25,6 @@ from resumable_triggers.databricks.client import (
     Run,
     RunNotFound,
     RunWatch,
-    RunWatcher,
     SdkHeaderProvider,
     WatcherSettings,
     shared_client,
@@ -36,7 +35,6 @@ from resumable_triggers.testing import Emulator, ManualClock
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = WatcherSettings(coalesce_seconds=0.05, jitter_fraction=0.0)
 DAY = 86_400.0
 
 
@@ -65,30 +63,6 @@ async def submit(client: DatabricksClient, count: int, *, days: float = 10) -> l
     return list(
         await asyncio.gather(*(client.submit_run(spec, idempotency_token=None) for _ in range(count)))
     )
-
-
-def requests(emulator: Emulator, endpoint: str) -> int:
-    return emulator.counters().requests_by_endpoint.get(endpoint, 0)
-
-
-async def next_of(watch: RunWatch) -> Run:
-    return await asyncio.wait_for(anext(watch), timeout=10)
-
-
-def stepped(client: DatabricksClient, time: SteppedTime, settings: WatcherSettings = FAST) -> RunWatcher:
-    """A watcher on ``time``; its client keeps real time (no budget or retry waits to step through)."""
-    return RunWatcher(client, settings=settings, clock=time.monotonic, sleep=time.sleep)
-
-
-@contextlib.asynccontextmanager
-async def watching(
-    watcher: RunWatcher, run_ids: list[int], interval_seconds: float = 30.0
-) -> AsyncIterator[list[RunWatch]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(watcher.watch(run_id, interval_seconds=interval_seconds))
-            for run_id in run_ids
-        ]
 
 
 @pytest.mark.asyncio
