@@ -31,6 +31,7 @@ def test_committed_report_writes_back_byte_for_byte(committed: BenchReport) -> N
 
 def test_a_report_older_than_the_recorded_schedule_reads_it_as_unknown(committed: BenchReport) -> None:
     """The committed report's phases have no lead_seconds / spread_seconds: None, not a guess."""
+    assert committed.ours is not None
     assert (None, None) == (committed.ours.lead_seconds, committed.ours.spread_seconds)
 
 
@@ -40,6 +41,7 @@ def test_targets_and_comparison_recomputed_from_the_typed_phases_match_the_commi
     """_report, reading typed fields, reaches the verdicts written into the committed report."""
     assert committed.provider is not None
     assert committed.restart_storm is not None
+    assert committed.ours is not None
     assert committed.comparison == comparison(committed.reference, committed.provider)
     assert committed.targets == targets(committed.ours, committed.comparison, committed.restart_storm.ours)
 
