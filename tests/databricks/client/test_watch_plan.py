@@ -24,8 +24,10 @@ SETTINGS = WatcherSettings(reprobe_every_sweeps=10)
         (ListingState(), 1, (0, ListingState())),  # one run: a page costs as much as its runs/get
         (ListingState(), 9, (4, ListingState())),  # unknown: probe at most half the per-run price
         (ListingState(active_pages=3), 9, (9, ListingState(active_pages=3))),  # cheaper: list
-        (ListingState(active_pages=12), 9, (0, ListingState(None, 17))),  # dearer: ask per run
-        (ListingState(None, 8), 9, (0, ListingState(None, 8))),  # still asking per run
+        (ListingState(active_pages=12), 9, (0, ListingState(None, 17, stopped_at_due=9))),  # dearer
+        (ListingState(None, 8, stopped_at_due=9), 9, (0, ListingState(None, 8, stopped_at_due=9))),  # still
+        # Twice as many due as when listing stopped (a restart's triggers still being created): probe.
+        (ListingState(None, 8, stopped_at_due=4), 9, (4, ListingState(None, 8, stopped_at_due=4))),
     ],
 )
 def test_a_sweep_lists_only_while_listing_is_cheaper_than_asking_per_run(
@@ -36,12 +38,15 @@ def test_a_sweep_lists_only_while_listing_is_cheaper_than_asking_per_run(
 
 
 def test_a_full_listing_records_its_length_and_a_cut_short_one_stops_listing_for_a_while() -> None:
-    """Reaching the end of the listing teaches its length; a probe cut short means per-run requests
-    for ``reprobe_every_sweeps`` sweeps, the length forgotten."""
-    state = ListingState(active_pages=2, get_only_until=3)
+    """Reaching the end of the listing teaches its length (and ends any per-run spell); a probe cut
+    short means per-run requests for ``reprobe_every_sweeps`` sweeps, the length forgotten and the
+    due count kept (twice as many due probe again)."""
+    state = ListingState(active_pages=2, get_only_until=3, stopped_at_due=6)
 
-    assert ListingState(5, 3) == after_listing(state, complete=True, pages=5, sweep=7, settings=SETTINGS)
-    assert ListingState(None, 17) == after_listing(state, complete=False, pages=4, sweep=7, settings=SETTINGS)
+    assert ListingState(5) == after_listing(state, complete=True, pages=5, due=9, sweep=7, settings=SETTINGS)
+    assert ListingState(None, 17, stopped_at_due=9) == after_listing(
+        state, complete=False, pages=4, due=9, sweep=7, settings=SETTINGS
+    )
 
 
 def test_runs_newer_than_a_pages_last_run_were_passed_without_being_shown() -> None:

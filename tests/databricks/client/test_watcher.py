@@ -327,3 +327,30 @@ def test_settings_are_validated_at_construction() -> None:
         WatcherSettings(get_concurrency=0)
     with pytest.raises(ValueError, match="jitter_fraction"):
         WatcherSettings(jitter_fraction=1.0)
+
+
+@pytest.mark.asyncio
+async def test_a_restarts_first_probe_cut_short_does_not_stop_listing_once_the_other_triggers_arrive(
+    emulator: Emulator, client: DatabricksClient
+) -> None:
+    """A triggerer restart under load: the first sweep sees 10 of 1,000 triggers, whose runs sit 35
+    pages down, so its probe (5 pages) stops short and they are asked for. When the other 990 watches
+    arrive, twice as many are due: the next sweep probes again and lists all 1,000 in 40 pages,
+    instead of asking for each of 990 runs for the next 10 sweeps."""
+    run_ids = emulator.add_foreign_runs(1000, active=True)  # newest first
+    time = SteppedTime()
+    watcher = stepped(client, time)
+    async with watching(watcher, run_ids[-10:]) as first:
+        await time.step()
+        await asyncio.gather(*(next_of(w) for w in first))
+        probed = (requests(emulator, "runs/list"), requests(emulator, "runs/get"))
+        async with watching(watcher, run_ids[:-10]) as rest:
+            # The new watches woke the watcher early: let it drop its old sleep and start the new
+            # one (two loop turns), so that the step ends that one and not the stale one.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await time.step()
+            await asyncio.gather(*(next_of(w) for w in rest))
+
+    assert (5, 10) == probed
+    assert (5 + 40, 10) == (requests(emulator, "runs/list"), requests(emulator, "runs/get"))

@@ -11,6 +11,8 @@ before listing costs more than asking for each due run; after listing it records
       <= due pages ............ list, up to one page per due run
       >  due pages ............ ask per run for reprobe_every_sweeps sweeps, then probe again
     a probe cut short ........ ask per run for reprobe_every_sweeps sweeps, then probe again
+    ... but twice as many due  probe again at once (a restart's first sweep sees only the
+        as when it stopped        triggers created so far: its cut-short probe says little)
     fewer than 2 due runs .... ask per run (a page costs as much as one runs/get)
 
 While it pages, ``passed_by`` says which known runs the listing has gone past without showing:
@@ -114,13 +116,15 @@ class ListingState:
     """What the sweeps so far taught about listing: the size of the active set, and when to try again.
 
     ``active_pages``: pages the last full listing took (None: unknown). ``get_only_until``: the sweep
-    number before which listing is not tried again. ``confirm_each_until``: the sweep number before
-    which runs that left the active set are confirmed with one runs/get each, not by listing.
+    number before which listing is not tried again, unless twice ``stopped_at_due`` runs are due (the
+    due runs when listing stopped paying). ``confirm_each_until``: the sweep number before which runs
+    that left the active set are confirmed with one runs/get each, not by listing.
     """
 
     active_pages: int | None = None
     get_only_until: int = 0
     confirm_each_until: int = 0
+    stopped_at_due: int = 0
 
 
 def plan_sweep(
@@ -128,22 +132,29 @@ def plan_sweep(
 ) -> tuple[int, ListingState]:
     """How many runs/list pages sweep number ``sweep`` may read for ``due`` due runs (0: don't list),
     and the state to keep. See the module's table."""
-    if due < 2 or sweep < state.get_only_until:
+    if due < 2 or (sweep < state.get_only_until and due < 2 * state.stopped_at_due):
         return 0, state
     if state.active_pages is None:
         return due // 2, state
     if state.active_pages > due:
-        return 0, replace(state, active_pages=None, get_only_until=sweep + settings.reprobe_every_sweeps)
+        return 0, _stop_listing(state, due=due, sweep=sweep, settings=settings)
     return due, state
 
 
 def after_listing(
-    state: ListingState, *, complete: bool, pages: int, sweep: int, settings: WatcherSettings
+    state: ListingState, *, complete: bool, pages: int, due: int, sweep: int, settings: WatcherSettings
 ) -> ListingState:
-    """The state after sweep ``sweep`` read ``pages`` pages, to the end of the listing or not."""
+    """The state after sweep ``sweep`` read ``pages`` pages for ``due`` due runs, to the end of the
+    listing or not."""
     if complete:
-        return replace(state, active_pages=pages)
-    return replace(state, active_pages=None, get_only_until=sweep + settings.reprobe_every_sweeps)
+        return replace(state, active_pages=pages, get_only_until=0, stopped_at_due=0)
+    return _stop_listing(state, due=due, sweep=sweep, settings=settings)
+
+
+def _stop_listing(state: ListingState, *, due: int, sweep: int, settings: WatcherSettings) -> ListingState:
+    return replace(
+        state, active_pages=None, get_only_until=sweep + settings.reprobe_every_sweeps, stopped_at_due=due
+    )
 
 
 def plan_confirming(state: ListingState, *, runs: int, sweep: int) -> bool:

@@ -239,7 +239,7 @@ class RunWatcher(Confirming):
             self._listing_sweeps += 1
             windows: Windows = asyncio.Queue()
             await asyncio.gather(
-                self._list_active(queue, windows, start, sweep, budget, early),
+                self._list_active(queue, windows, start, sweep, budget, early, len(due)),
                 self._confirm_windows(windows, queue, start, sweep, early),
                 *workers,
             )
@@ -260,7 +260,7 @@ class RunWatcher(Confirming):
         return record.due <= now + min(self.settings.coalesce_seconds, record.interval / 4)
 
     async def _list_active(
-        self, queue: Queue, windows: Windows, start: float, sweep: int, budget: int, early: float
+        self, queue: Queue, windows: Windows, start: float, sweep: int, budget: int, early: float, due: int
     ) -> None:
         """Page through the active runs (at most ``budget`` pages), delivering every watched run
         listed and handing every one that is not to be confirmed."""
@@ -268,7 +268,7 @@ class RunWatcher(Confirming):
         try:
             complete, pages = await self._page_through(leaving, windows, start, sweep, budget, early)
             self._listing = after_listing(
-                self._listing, complete=complete, pages=pages, sweep=sweep, settings=self.settings
+                self._listing, complete=complete, pages=pages, due=due, sweep=sweep, settings=self.settings
             )
             if not complete:
                 logger.info(
