@@ -97,6 +97,8 @@ class Confirming:
         """Page through the completed runs that started within ``window`` (newest first), delivering
         the successful ones it shows and asking for the rest; (pages read, runs/gets saved)."""
         pending = {key[1] for key in window}
+        # Min and max, not the ends: a window is newest first, except for runs listed out of order.
+        earliest, latest = min(key[0] for key in window), max(key[0] for key in window)
         pages = saved = passed = 0
         token: str | None = None
         try:
@@ -105,8 +107,8 @@ class Confirming:
                     completed_only=True,
                     limit=PAGE_SIZE,
                     page_token=token,
-                    start_time_from_ms=window[-1][0],
-                    start_time_to_ms=window[0][0],
+                    start_time_from_ms=earliest,
+                    start_time_to_ms=latest,
                 )
                 pages += 1
                 self._completed_pages += 1
@@ -140,8 +142,9 @@ class Confirming:
                 continue
             if _final_from_listing(run):
                 record.deliver(run, now=start, early=early, sweep=sweep)
-                delivered += run.run_id in pending
-                pending.discard(run.run_id)
+                if run.run_id in pending:  # others (listed active earlier, ended since) are a bonus
+                    delivered += 1
+                    pending.discard(run.run_id)
             elif run.run_id in pending:
                 # Ended otherwise: its caller reads the failed tasks, which only runs/get carries.
                 self._ask_each(queue, [(0, run.run_id)], pending)
