@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from resumable_triggers._bench._memory import memory_targets
 from resumable_triggers._bench._plot import plot
 from resumable_triggers._bench._report import comparison, table, targets
 from resumable_triggers._bench._results import BenchReport
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "bench.json"
+COMMITTED_MEMORY = COMMITTED.with_name("bench-memory.json")
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +29,16 @@ def test_committed_report_writes_back_byte_for_byte(committed: BenchReport) -> N
     """Reading docs/bench.json into the typed report and writing it as ``bench --json`` does gives
     the same file: no key renamed, reordered, added or dropped, no int turned into a float."""
     assert COMMITTED.read_text() == json.dumps(committed.to_json(), indent=1) + "\n"
+
+
+def test_committed_memory_report_writes_back_byte_for_byte() -> None:
+    """docs/bench-memory.json, a --memory-only report (a memory section, no main phase), reads into the
+    typed report and writes back the same file; its targets are the memory ones, recomputed alike."""
+    report = BenchReport.from_json(json.loads(COMMITTED_MEMORY.read_text()))
+    assert COMMITTED_MEMORY.read_text() == json.dumps(report.to_json(), indent=1) + "\n"
+    assert report.ours is None
+    assert report.memory is not None
+    assert report.targets == memory_targets(report.memory)
 
 
 def test_a_report_older_than_the_recorded_schedule_reads_it_as_unknown(committed: BenchReport) -> None:
