@@ -40,6 +40,9 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "--compare", "provider",
             "--spread-seconds", "3",
             "--storm-seconds", "4",
+            "--memory-steps", "4,8",
+            "--memory-repeats", "2",
+            "--memory-settle-seconds", "1",
             "--json", str(out / "bench.json"),
             "--plot", str(out / "bench.png"),
         ]
@@ -94,7 +97,21 @@ def test_report_reads_back_into_typed_values_and_writes_the_same_json(report_fil
     each phase ran."""
     typed = BenchReport.from_json(json.loads(report_file.read_text()))
     assert report_file.read_text() == json.dumps(typed.to_json(), indent=1) + "\n"
+    assert typed.ours is not None
     assert (3.0, 3.0) == (typed.ours.lead_seconds, typed.ours.spread_seconds)
+
+
+def test_memory_phase_fits_a_slope_per_repeat_for_each_implementation(report_file: Path) -> None:
+    """Two repeats each, measured at 4 and 8 triggers: every repeat has both steps and a slope, and
+    the comparison gives a verdict (a number or "within noise": at this size, anything)."""
+    typed = BenchReport.from_json(json.loads(report_file.read_text()))
+    assert typed.memory is not None
+    assert typed.memory.provider is not None
+    assert typed.memory.comparison is not None
+    for result in (typed.memory.ours, typed.memory.provider):
+        assert [(4, 8)] * 2 == [r.triggers for r in result.repeats]
+        assert 2 == len(result.rss_bytes_per_trigger.values)
+    assert typed.memory.comparison.rss_bytes_per_trigger.verdict
 
 
 def test_bench_module_exposes_the_cli_contract() -> None:

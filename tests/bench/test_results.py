@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from resumable_triggers._bench._memory import memory_targets
 from resumable_triggers._bench._plot import plot
 from resumable_triggers._bench._report import comparison, table, targets
 from resumable_triggers._bench._results import BenchReport
 
 COMMITTED = Path(__file__).resolve().parents[2] / "docs" / "bench.json"
+COMMITTED_MEMORY = COMMITTED.with_name("bench-memory.json")
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,19 @@ def test_committed_report_writes_back_byte_for_byte(committed: BenchReport) -> N
     assert COMMITTED.read_text() == json.dumps(committed.to_json(), indent=1) + "\n"
 
 
+def test_committed_memory_report_writes_back_byte_for_byte() -> None:
+    """docs/bench-memory.json, a --memory-only report (a memory section, no main phase), reads into the
+    typed report and writes back the same file; its targets are the memory ones, recomputed alike."""
+    report = BenchReport.from_json(json.loads(COMMITTED_MEMORY.read_text()))
+    assert COMMITTED_MEMORY.read_text() == json.dumps(report.to_json(), indent=1) + "\n"
+    assert report.ours is None
+    assert report.memory is not None
+    assert report.targets == memory_targets(report.memory)
+
+
 def test_a_report_older_than_the_recorded_schedule_reads_it_as_unknown(committed: BenchReport) -> None:
     """The committed report's phases have no lead_seconds / spread_seconds: None, not a guess."""
+    assert committed.ours is not None
     assert (None, None) == (committed.ours.lead_seconds, committed.ours.spread_seconds)
 
 
@@ -40,6 +53,7 @@ def test_targets_and_comparison_recomputed_from_the_typed_phases_match_the_commi
     """_report, reading typed fields, reaches the verdicts written into the committed report."""
     assert committed.provider is not None
     assert committed.restart_storm is not None
+    assert committed.ours is not None
     assert committed.comparison == comparison(committed.reference, committed.provider)
     assert committed.targets == targets(committed.ours, committed.comparison, committed.restart_storm.ours)
 

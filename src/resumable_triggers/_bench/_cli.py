@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from resumable_triggers._bench._memory import memory_table, memory_targets
+from resumable_triggers._bench._memory_phase import MemorySettings, run_memory_phase
 from resumable_triggers._bench._phase import PhaseSettings, run_main_phase, run_storm_phase
 from resumable_triggers._bench._report import comparison, table, targets
 from resumable_triggers._bench._results import (
@@ -25,6 +27,7 @@ from resumable_triggers._bench._results import (
     Comparison,
     Machine,
     MainResult,
+    Memory,
     Provenance,
     RestartStorm,
     StormResult,
@@ -89,7 +92,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="gc.freeze() in the trigger process after start-up (Airflow's triggerer does not)",
     )
+    parser.add_argument(
+        "--memory-steps",
+        type=_counts,
+        default=(250, 500, 1000, 2000),
+        help="memory phase: trigger counts each process measures at, ascending (default: 250,500,1000,2000); "
+        "memory per trigger is the least-squares slope over them",
+    )
+    parser.add_argument(
+        "--memory-repeats",
+        type=int,
+        default=3,
+        help="memory phase: trigger processes per implementation, for the spread (default: 3; 0: no phase)",
+    )
+    parser.add_argument(
+        "--memory-settle-seconds",
+        type=float,
+        help="memory phase: wait after each step (default: 3 s + 1 s per 250 triggers of the largest step)",
+    )
+    parser.add_argument(
+        "--memory-only", action="store_true", help="run only the memory phase (no main phase, no storm)"
+    )
     parser.add_argument("--workdir", help="keep logs and raw results here (default: a temporary dir)")
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected counts like 250,500,1000, got {text!r}") from exc
 
 
 def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: float) -> float:
@@ -148,7 +179,9 @@ def _command(args: argparse.Namespace) -> str:
         if name.startswith("_") or name == "command" or value == defaults.get_default(name):
             continue
         words.append(f"--{name.replace('_', '-')}")
-        if value is not True:
+        if isinstance(value, tuple):
+            words.append(",".join(map(str, value)))
+        elif value is not True:
             words.append(str(value))
     return shlex.join(words)
 
@@ -156,6 +189,21 @@ def _command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.poll_seconds <= 0:
         raise SystemExit("bench: --runs must be >= 1 and --poll-seconds > 0")
+    if args.memory_only and (args.plot or args.memory_repeats < 1):
+        raise SystemExit("bench: --memory-only needs --memory-repeats >= 1 and draws no --plot")
+    memory_settings = None
+    if args.memory_repeats:
+        try:
+            memory_settings = MemorySettings(
+                steps=args.memory_steps,
+                repeats=args.memory_repeats,
+                poll_seconds=args.poll_seconds,
+                requests_per_second=args.requests_per_second,
+                greenback=args.greenback,
+                settle_seconds=args.memory_settle_seconds,
+            )
+        except ValueError as exc:
+            raise SystemExit(f"bench: {exc}") from exc
     compare_runs = args.compare_runs or args.runs
     storm_runs = args.runs if args.storm_runs is None else args.storm_runs
     storm_seconds = args.storm_seconds or 3 * args.poll_seconds + 5
@@ -208,25 +256,34 @@ def run(args: argparse.Namespace) -> int:
         versions=_versions(),
         settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
     )
+    ours: MainResult | None = None
     ours_at_compare_runs: MainResult | None = None
     provider: MainResult | None = None
     ratios: Comparison | None = None
     restart_storm: RestartStorm | None = None
+    memory: Memory | None = None
     try:
-        ours = main("ours", args.runs)
-        if args.compare:
-            if compare_runs != args.runs:
-                ours_at_compare_runs = main("ours", compare_runs)
-            provider = main("provider", compare_runs)
-            ratios = comparison(ours_at_compare_runs or ours, provider)
-        if storm_runs:
-            restart_storm = RestartStorm(
-                ours=storm("ours", storm_runs),
-                provider=storm("provider", min(storm_runs, compare_runs)) if args.compare else None,
-            )
+        if not args.memory_only:
+            ours = main("ours", args.runs)
+            if args.compare:
+                if compare_runs != args.runs:
+                    ours_at_compare_runs = main("ours", compare_runs)
+                provider = main("provider", compare_runs)
+                ratios = comparison(ours_at_compare_runs or ours, provider)
+            if storm_runs:
+                restart_storm = RestartStorm(
+                    ours=storm("ours", storm_runs),
+                    provider=storm("provider", min(storm_runs, compare_runs)) if args.compare else None,
+                )
+        if memory_settings is not None:
+            started = time.monotonic()
+            implementations = ["ours", "provider"] if args.compare else ["ours"]
+            memory = run_memory_phase(memory_settings, implementations, workdir)
+            print(f"bench:   memory done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
+    checked = () if ours is None else targets(ours, ratios, restart_storm.ours if restart_storm else None)
     report = BenchReport(
         bench=provenance,
         ours=ours,
@@ -234,7 +291,8 @@ def run(args: argparse.Namespace) -> int:
         provider=provider,
         comparison=ratios,
         restart_storm=restart_storm,
-        targets=targets(ours, ratios, restart_storm.ours if restart_storm else None),
+        memory=memory,
+        targets=checked + (memory_targets(memory) if memory is not None else ()),
     )
     if args.json:
         Path(args.json).write_text(json.dumps(report.to_json(), indent=1) + "\n")
@@ -242,8 +300,12 @@ def run(args: argparse.Namespace) -> int:
         from resumable_triggers._bench._plot import plot
 
         plot(report, args.plot)
-    print(table(report))
-    print()
+    if ours is not None:
+        print(table(report))
+        print()
+    if memory is not None:
+        print(memory_table(memory))
+        print()
     for target in report.targets:
         mark = {True: "met   ", False: "MISSED", None: "n/a   "}[target.met]
         note = "" if target.applies else "  (not the size the target is stated for)"

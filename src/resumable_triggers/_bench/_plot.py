@@ -30,6 +30,8 @@ def plot(report: BenchReport, path: str) -> None:
     import matplotlib.pyplot as plt
 
     ours, provider = report.ours, report.provider
+    if ours is None:
+        raise ValueError("bench plot: a --memory-only report has no main phase to draw")
     # The comparison uses ours at the provider's size; the big run gets its own panels.
     reference = report.reference
     storms = {} if report.restart_storm is None else report.restart_storm.by_implementation()

@@ -10,7 +10,14 @@ values, ``_report`` and ``_plot`` read their fields, and no module spells a key:
     ├── provider: MainResult .......... the provider's trigger at --compare-runs           (optional)
     ├── comparison: Comparison ........ provider / ours on the same runs                   (optional)
     ├── restart_storm: RestartStorm ... ours and, with --compare, provider: StormResult    (optional)
+    ├── memory: Memory ................ memory per trigger: slopes over sizes, K repeats     (optional)
     └── targets: (Target, ...) ........ the issue's targets, checked
+
+    Memory
+    ├── ours, provider: MemoryResult .. per repeat a MemoryRepeat (points, slopes); Spreads of slopes
+    └── comparison: MemoryComparison .. provider / ours per measure: a MemoryRatio, or "within noise"
+
+``ours`` is absent from a ``--memory-only`` report, which has only ``memory``.
 
     PhaseResult ........ what any phase measured, and the settings it ran with
     ├── MainResult ..... + requests per run-interval, detection latency, events and their outcomes
@@ -188,19 +195,87 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Spread:
+    """Repeated measurements of one number: their min, median and max, and the values in order taken."""
+
+    min: float
+    median: float
+    max: float
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryRepeat:
+    """One trigger process: triggers added in steps up to each of ``triggers``, measured after each.
+
+    ``rss_bytes`` is the process's RSS less tracemalloc's own bookkeeping; ``traced_bytes`` what
+    tracemalloc attributes to allocations since the triggers' first step began. The slopes are
+    least-squares fits over the steps, in bytes per trigger: what one more trigger costs, with the
+    process's baseline (Airflow, ~180 MB) and one-off costs in the intercept instead.
+    """
+
+    triggers: tuple[int, ...]
+    rss_bytes: tuple[int, ...]
+    traced_bytes: tuple[int, ...]
+    rss_slope_bytes: float
+    traced_slope_bytes: float
+    wall_seconds: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryResult:
+    """Memory per trigger of one implementation: ``repeats`` processes, and the spread of their slopes."""
+
+    implementation: str
+    poll_seconds: float
+    greenback_portal: bool
+    repeats: tuple[MemoryRepeat, ...]
+    rss_bytes_per_trigger: Spread
+    traced_bytes_per_trigger: Spread
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryRatio:
+    """provider / ours for one measure. ``ratio`` (of the medians) and its range (the least and the
+    most the spreads allow) are None when the spreads overlap: then the verdict is "within noise"."""
+
+    ratio: float | None
+    ratio_low: float | None
+    ratio_high: float | None
+    verdict: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryComparison:
+    rss_bytes_per_trigger: MemoryRatio
+    traced_bytes_per_trigger: MemoryRatio
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Memory:
+    ours: MemoryResult
+    provider: MemoryResult | None = field(default=None, metadata=_ABSENT)
+    comparison: MemoryComparison | None = field(default=None, metadata=_ABSENT)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BenchReport:
     bench: Provenance
-    ours: MainResult
+    ours: MainResult | None = field(default=None, metadata=_ABSENT)
     ours_at_compare_runs: MainResult | None = field(default=None, metadata=_ABSENT)
     provider: MainResult | None = field(default=None, metadata=_ABSENT)
     comparison: Comparison | None = field(default=None, metadata=_ABSENT)
     restart_storm: RestartStorm | None = field(default=None, metadata=_ABSENT)
+    memory: Memory | None = field(default=None, metadata=_ABSENT)
     targets: tuple[Target, ...]
 
     @property
     def reference(self) -> MainResult:
         """Ours at the provider's size: what the comparison is made against."""
-        return self.ours_at_compare_runs or self.ours
+        reference = self.ours_at_compare_runs or self.ours
+        if reference is None:
+            raise ValueError("bench report: a --memory-only report has no main phase to compare")
+        return reference
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON values, keys in field order (what ``bench --json`` writes)."""

@@ -9,7 +9,9 @@ stdin/stdout, one JSON object per line:
 2. it reads ``{"go": <path of a JSON list of run ids>}``, builds one trigger per run and runs each in
    a task of its own, as the triggerer's ``run_trigger`` does;
 3. ``main`` mode: until every trigger fired or the deadline; ``storm`` mode: for ``storm_seconds``,
-   then it cancels every trigger, as a triggerer shutdown does;
+   then it cancels every trigger, as a triggerer shutdown does; ``memory`` mode: it adds triggers
+   in steps up to each of ``memory_steps``, lets each step's first polls settle, and takes RSS and
+   tracemalloc's count after a full collection (``MemoryPoints``), then cancels them;
 4. it writes its measurements to ``result`` and prints ``{"done": true}``.
 
 Logs go through Airflow's own structlog configuration (JSON lines, call-site fields) into a file, so
@@ -25,6 +27,7 @@ import json
 import resource
 import sys
 import time
+import tracemalloc
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -52,6 +55,19 @@ class WorkerSettings:
     # gc.freeze() after start-up, as Airflow's DAG processor does: a full collection then skips the
     # ~250,000 objects Airflow itself holds. Off by default: the triggerer does not do it.
     gc_freeze: bool = False
+    # memory mode: the trigger counts to measure at, ascending, and how long each step settles.
+    memory_steps: tuple[int, ...] = ()
+    settle_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryPoints:
+    """memory mode: per step, the triggers running, RSS less tracemalloc's own bookkeeping, and the
+    bytes tracemalloc attributes to allocations made since just before the first trigger."""
+
+    triggers: list[int]
+    rss_bytes: list[int]
+    traced_bytes: list[int]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +249,40 @@ async def _run_triggers(settings: WorkerSettings, run_ids: list[int], baseline: 
     )
 
 
+async def _measure_memory(settings: WorkerSettings, run_ids: list[int]) -> MemoryPoints:
+    points = MemoryPoints(triggers=[], rss_bytes=[], traced_bytes=[])
+    tasks: list[asyncio.Task[None]] = []
+
+    async def run_trigger(trigger: Any) -> None:
+        if settings.greenback:
+            import greenback
+
+            await greenback.ensure_portal()
+        with contextlib.suppress(Exception):  # a failing trigger shows as missing memory, not a crash
+            async for _ in trigger.run():
+                pass
+
+    # Started here, after the baseline: only what the triggers allocate from now on is traced.
+    tracemalloc.start()
+    for step in settings.memory_steps:
+        while len(tasks) < step:
+            await asyncio.sleep(0)
+            trigger = _make_trigger(settings, run_ids[len(tasks)])
+            tasks.append(asyncio.create_task(run_trigger(trigger)))
+        # Long enough for every new trigger's first poll (and so its share of sessions, buffers and
+        # snapshots), shorter than an interval: no step catches the triggers mid-poll.
+        await asyncio.sleep(settings.settle_seconds)
+        gc.collect()
+        points.triggers.append(step)
+        points.rss_bytes.append(_rss_bytes() - tracemalloc.get_tracemalloc_memory())
+        points.traced_bytes.append(tracemalloc.get_traced_memory()[0])
+    tracemalloc.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return points
+
+
 def _configure_logging(log_file: str) -> Any:
     from airflow.sdk.log import configure_logging
 
@@ -253,7 +303,8 @@ async def _warm_up(settings: WorkerSettings, run_id: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    settings = WorkerSettings(**json.loads(argv[1]))
+    raw = json.loads(argv[1])
+    settings = WorkerSettings(**{**raw, "memory_steps": tuple(raw.get("memory_steps", ()))})
     log_output = _configure_logging(settings.log_file)
     # Import both trigger modules before the baseline, so it holds every module either needs.
     import airflow.providers.databricks.triggers.databricks  # noqa: F401
@@ -270,7 +321,11 @@ def main(argv: list[str]) -> int:
     command = json.loads(sys.stdin.readline())
     with open(command["go"]) as f:
         run_ids = [int(r) for r in json.load(f)]
-    result = asyncio.run(_run_triggers(settings, run_ids, baseline))
+    result: WorkerResult | MemoryPoints
+    if settings.mode == "memory":
+        result = asyncio.run(_measure_memory(settings, run_ids))
+    else:
+        result = asyncio.run(_run_triggers(settings, run_ids, baseline))
     log_output.flush()
     with open(settings.result, "w") as f:
         json.dump(asdict(result), f)

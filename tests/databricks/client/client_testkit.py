@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 
-from resumable_triggers.testing import VirtualTime
+from resumable_triggers.databricks.client import DatabricksClient, Run, RunWatch, RunWatcher, WatcherSettings
+from resumable_triggers.testing import Emulator, VirtualTime
+
+# Watcher settings for tests: a first sweep 0.05 s after the watches, and no jitter to step around.
+FAST = WatcherSettings(coalesce_seconds=0.05, jitter_fraction=0.0)
 
 
 class SteppedTime:
@@ -106,3 +111,27 @@ async def create_job(url: str, token: str, settings: dict[str, Any]) -> int:
     ):
         response.raise_for_status()
         return int((await response.json())["job_id"])
+
+
+def requests(emulator: Emulator, endpoint: str) -> int:
+    return emulator.counters().requests_by_endpoint.get(endpoint, 0)
+
+
+async def next_of(watch: RunWatch) -> Run:
+    return await asyncio.wait_for(anext(watch), timeout=10)
+
+
+def stepped(client: DatabricksClient, time: SteppedTime, settings: WatcherSettings = FAST) -> RunWatcher:
+    """A watcher on ``time``; its client keeps real time (no budget or retry waits to step through)."""
+    return RunWatcher(client, settings=settings, clock=time.monotonic, sleep=time.sleep)
+
+
+@contextlib.asynccontextmanager
+async def watching(
+    watcher: RunWatcher, run_ids: list[int], interval_seconds: float = 30.0
+) -> AsyncIterator[list[RunWatch]]:
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(watcher.watch(run_id, interval_seconds=interval_seconds))
+            for run_id in run_ids
+        ]

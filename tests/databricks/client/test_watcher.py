@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from client_testkit import SteppedTime, eventually
+from client_testkit import SteppedTime, eventually, next_of, requests, stepped, watching
 
 from resumable_triggers.databricks.client import (
     ApiError,
@@ -25,7 +25,6 @@ from resumable_triggers.databricks.client import (
     Run,
     RunNotFound,
     RunWatch,
-    RunWatcher,
     SdkHeaderProvider,
     WatcherSettings,
     shared_client,
@@ -36,7 +35,6 @@ from resumable_triggers.testing import Emulator, ManualClock
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = WatcherSettings(coalesce_seconds=0.05, jitter_fraction=0.0)
 DAY = 86_400.0
 
 
@@ -65,30 +63,6 @@ async def submit(client: DatabricksClient, count: int, *, days: float = 10) -> l
     return list(
         await asyncio.gather(*(client.submit_run(spec, idempotency_token=None) for _ in range(count)))
     )
-
-
-def requests(emulator: Emulator, endpoint: str) -> int:
-    return emulator.counters().requests_by_endpoint.get(endpoint, 0)
-
-
-async def next_of(watch: RunWatch) -> Run:
-    return await asyncio.wait_for(anext(watch), timeout=10)
-
-
-def stepped(client: DatabricksClient, time: SteppedTime, settings: WatcherSettings = FAST) -> RunWatcher:
-    """A watcher on ``time``; its client keeps real time (no budget or retry waits to step through)."""
-    return RunWatcher(client, settings=settings, clock=time.monotonic, sleep=time.sleep)
-
-
-@contextlib.asynccontextmanager
-async def watching(
-    watcher: RunWatcher, run_ids: list[int], interval_seconds: float = 30.0
-) -> AsyncIterator[list[RunWatch]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield [
-            await stack.enter_async_context(watcher.watch(run_id, interval_seconds=interval_seconds))
-            for run_id in run_ids
-        ]
 
 
 @pytest.mark.asyncio
@@ -353,3 +327,30 @@ def test_settings_are_validated_at_construction() -> None:
         WatcherSettings(get_concurrency=0)
     with pytest.raises(ValueError, match="jitter_fraction"):
         WatcherSettings(jitter_fraction=1.0)
+
+
+@pytest.mark.asyncio
+async def test_a_restarts_first_probe_cut_short_does_not_stop_listing_once_the_other_triggers_arrive(
+    emulator: Emulator, client: DatabricksClient
+) -> None:
+    """A triggerer restart under load: the first sweep sees 10 of 1,000 triggers, whose runs sit 35
+    pages down, so its probe (5 pages) stops short and they are asked for. When the other 990 watches
+    arrive, twice as many are due: the next sweep probes again and lists all 1,000 in 40 pages,
+    instead of asking for each of 990 runs for the next 10 sweeps."""
+    run_ids = emulator.add_foreign_runs(1000, active=True)  # newest first
+    time = SteppedTime()
+    watcher = stepped(client, time)
+    async with watching(watcher, run_ids[-10:]) as first:
+        await time.step()
+        await asyncio.gather(*(next_of(w) for w in first))
+        probed = (requests(emulator, "runs/list"), requests(emulator, "runs/get"))
+        async with watching(watcher, run_ids[:-10]) as rest:
+            # The new watches woke the watcher early: let it drop its old sleep and start the new
+            # one (two loop turns), so that the step ends that one and not the stale one.
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await time.step()
+            await asyncio.gather(*(next_of(w) for w in rest))
+
+    assert (5, 10) == probed
+    assert (5 + 40, 10) == (requests(emulator, "runs/list"), requests(emulator, "runs/get"))

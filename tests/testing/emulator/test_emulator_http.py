@@ -364,6 +364,34 @@ async def test_runs_list_filters_by_activity_type_job_and_start_time(
 
 
 @pytest.mark.asyncio
+async def test_runs_list_start_time_bounds_taken_from_listed_start_times_include_those_runs(
+    api: Api, emulator: Emulator, clock: ManualClock
+) -> None:
+    """Runs started at fractions of a millisecond: completed_only bounded by start_time_from/to equal
+    to the start_time values the listing showed returns exactly those runs, newest first, paged by
+    limit (the bounds compare the same rounded milliseconds the replies show)."""
+    clock.advance(0.0017)
+    ids = []
+    for _ in range(3):
+        ids.append(await api.submit())
+        clock.advance(0.0106)
+    for run_id in ids:
+        emulator.finish_run(run_id)
+    listed = (await api.ok("GET", "runs/list", params={"completed_only": "true"}))["runs"]
+    starts = {r["run_id"]: r["start_time"] for r in listed}
+    window = {"completed_only": "true", "limit": "2"}
+    window.update(start_time_from=str(starts[ids[0]]), start_time_to=str(starts[ids[2]]))
+
+    first = await api.ok("GET", "runs/list", params=window)
+    second = await api.ok("GET", "runs/list", params={**window, "page_token": first["next_page_token"]})
+    edge = {**window, "start_time_from": str(starts[ids[1]]), "start_time_to": str(starts[ids[1]])}
+
+    assert [ids[2], ids[1]] == [r["run_id"] for r in first["runs"]]
+    assert ([ids[0]], False) == ([r["run_id"] for r in second["runs"]], second["has_more"])
+    assert [ids[1]] == [r["run_id"] for r in (await api.ok("GET", "runs/list", params=edge))["runs"]]
+
+
+@pytest.mark.asyncio
 async def test_runs_list_omits_runs_when_empty_and_tasks_unless_expanded(api: Api) -> None:
     """An empty list has no "runs" key; tasks appear only with expand_tasks=true."""
     empty = await api.ok("GET", "runs/list")

@@ -3,10 +3,15 @@
 A triggerer watching 10,000 runs every 30 s with one ``runs/get`` each sends 333 requests a second.
 A ``RunWatcher`` (one per shared client, so one per event loop and workspace identity) instead sweeps
 ``runs/list?active_only=true`` once per interval and hands every watched run it lists a snapshot. A
-watched run that the listing passes without showing has left the active set: one ``runs/get`` confirms
-it and brings its terminal snapshot, tasks included (or RunNotFound). When the active set is mostly
-runs nobody here watches, paging it would cost more than asking for each run, so the sweep falls back
-to one ``runs/get`` per due run, and tries listing again every few sweeps. Every request goes through
+watched run that the listing passes without showing has left the active set. Those are confirmed in
+windows of about 25: ``runs/list?completed_only=true`` bounded by the window's start times (which the
+active listing told us) pages through the runs that finished, and each one that SUCCEEDED gets its
+listed snapshot as its terminal one (the listing carries no tasks, which a successful run's event does
+not need). A run that ended otherwise gets one ``runs/get``, because its caller reads the failed tasks
+from it; so does a run the completed listing did not show (deleted: RunNotFound), and every run of a
+window whose listing stopped paying for itself (``_watch_plan``). When the active set is mostly runs
+nobody here watches, paging it would cost more than asking for each run, so the sweep falls back to
+one ``runs/get`` per due run, and tries listing again every few sweeps. Every request goes through
 the client, so the workspace's shared ``RequestBudget`` paces the lot::
 
     async with shared_client(host, headers) as client:
@@ -15,9 +20,10 @@ the client, so the workspace's shared ``RequestBudget`` paces the lot::
                 ...
 
 The parts: ``_watch`` holds what a caller iterates (``RunWatch``) and the per-run record; ``_watch_plan``
-decides, as pure functions, whether a sweep lists and how far; this module schedules the sweeps and
-sends the requests. Time is read from the client's ``clock`` and waited out with its ``sleep`` (or
-the watcher's own), so a test moves a thousand sweeps along without waiting for one.
+decides, as pure functions, whether a sweep lists and how far, and how runs are confirmed;
+``_watch_confirm`` confirms them; this module schedules the sweeps and lists the active runs. Time
+is read from the client's ``clock`` and waited out with its ``sleep`` (or the watcher's own), so a
+test moves a thousand sweeps along without waiting for one.
 
 Iterating raises what the request about this run raised (``RunNotFound``, ``DatabricksError``...), so
 a caller's own error budget decides what to wait out. The watcher never blocks the loop: a sweep is
@@ -39,16 +45,18 @@ import math
 import random
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from resumable_triggers._clock import Clock, Sleep
 from resumable_triggers.databricks.client._client import DatabricksClient
 from resumable_triggers.databricks.client._models import RunsPage
 from resumable_triggers.databricks.client._watch import RunWatch, Watched
+from resumable_triggers.databricks.client._watch_confirm import Confirming, Queue, Windows
 from resumable_triggers.databricks.client._watch_plan import (
     PAGE_SIZE,
     ListingState,
+    RunKey,
     WatcherSettings,
     WatcherStats,
     after_listing,
@@ -60,10 +68,8 @@ __all__ = ["RunWatcher", "watch_run"]
 
 logger = logging.getLogger(__name__)
 
-_Queue = asyncio.Queue[int | None]  # run ids to confirm with runs/get; None tells a worker to stop
 
-
-class RunWatcher:
+class RunWatcher(Confirming):
     """Polls every watched run of one client at least once per its interval, in as few requests as
     it can. Use ``watch_run`` to share the loop's watcher; construct one only for tests or isolation.
 
@@ -99,6 +105,7 @@ class RunWatcher:
         self._listing_sweeps = 0
         self._pages = 0
         self._gets = 0
+        self._completed_pages = 0
         self._listing = ListingState()
 
     def __repr__(self) -> str:
@@ -112,6 +119,7 @@ class RunWatcher:
             listing_sweeps=self._listing_sweeps,
             pages=self._pages,
             gets=self._gets,
+            completed_pages=self._completed_pages,
             active_pages=self._listing.active_pages,
         )
 
@@ -225,11 +233,16 @@ class RunWatcher:
         # Drawn once per sweep: every run polled now is next due a little less than an interval on.
         early = 1.0 - self._rng.uniform(0.0, self.settings.jitter_fraction)
         budget, self._listing = plan_sweep(self._listing, due=len(due), sweep=sweep, settings=self.settings)
-        queue: _Queue = asyncio.Queue()
+        queue: Queue = asyncio.Queue()
         workers = [self._confirm(queue, start, sweep, early) for _ in range(self.settings.get_concurrency)]
         if budget:
             self._listing_sweeps += 1
-            await asyncio.gather(self._list_active(queue, start, sweep, budget, early), *workers)
+            windows: Windows = asyncio.Queue()
+            await asyncio.gather(
+                self._list_active(queue, windows, start, sweep, budget, early, len(due)),
+                self._confirm_windows(windows, queue, start, sweep, early),
+                *workers,
+            )
         else:
             self._queue_confirms(queue, due, sweep)
             self._stop_workers(queue)
@@ -246,13 +259,16 @@ class RunWatcher:
         # Runs due within the coalescing window join this sweep rather than cause another one.
         return record.due <= now + min(self.settings.coalesce_seconds, record.interval / 4)
 
-    async def _list_active(self, queue: _Queue, start: float, sweep: int, budget: int, early: float) -> None:
+    async def _list_active(
+        self, queue: Queue, windows: Windows, start: float, sweep: int, budget: int, early: float, due: int
+    ) -> None:
         """Page through the active runs (at most ``budget`` pages), delivering every watched run
-        listed and queueing a runs/get for every one that is not."""
+        listed and handing every one that is not to be confirmed."""
+        leaving: list[RunKey] = []
         try:
-            complete, pages = await self._page_through(queue, start, sweep, budget, early)
+            complete, pages = await self._page_through(leaving, windows, start, sweep, budget, early)
             self._listing = after_listing(
-                self._listing, complete=complete, pages=pages, sweep=sweep, settings=self.settings
+                self._listing, complete=complete, pages=pages, due=due, sweep=sweep, settings=self.settings
             )
             if not complete:
                 logger.info(
@@ -264,19 +280,26 @@ class RunWatcher:
                 )
             # Complete: every unseen run has left the active set. Cut short: only the due ones must be
             # asked for now; the rest wait for their own turn.
-            unseen = [r.run_id for r in self._runs.values() if r.since < sweep]
-            self._queue_confirms(
-                queue, (i for i in unseen if complete or self._is_due(self._runs[i], start)), sweep
-            )
+            unseen = [
+                r
+                for r in self._runs.values()
+                if r.since < sweep and r.unanswered(sweep) and (complete or self._is_due(r, start))
+            ]
+            # Known (from an earlier listing) and gone past: confirmed by listing. Never listed, or
+            # the listing was cut short before reaching it: asked for.
+            behind = sorted((r.key for r in unseen if r.key is not None and complete), reverse=True)
+            self._leave(leaving, windows, behind, sweep, flush=True)
+            self._queue_confirms(queue, (r.run_id for r in unseen if r.key is None or not complete), sweep)
         except Exception as exc:  # noqa: BLE001 - forwarded, not swallowed: the watches raise it
+            self._leave(leaving, windows, [], sweep, flush=True)
             for record in self._runs.values():
                 if record.since < sweep and record.unanswered(sweep) and self._is_due(record, start):
                     record.deliver(exc, now=start, early=early, sweep=None)
         finally:
-            self._stop_workers(queue)
+            windows.put_nowait(None)
 
     async def _page_through(
-        self, queue: _Queue, start: float, sweep: int, budget: int, early: float
+        self, leaving: list[RunKey], windows: Windows, start: float, sweep: int, budget: int, early: float
     ) -> tuple[bool, int]:
         """Read pages until the listing ends (True) or ``budget`` pages were read; (complete, pages)."""
         # Known runs, newest first as runs/list orders them.
@@ -296,7 +319,7 @@ class RunWatcher:
             last = page.runs[-1] if page.runs else None
             if last is not None and last.start_time_ms is not None:
                 end = passed_by(ordered, passed, (last.start_time_ms, last.run_id))
-                self._queue_confirms(queue, (key[1] for key in ordered[passed:end]), sweep)
+                self._leave(leaving, windows, ordered[passed:end], sweep, flush=False)
                 passed = end
         return False, budget
 
@@ -307,32 +330,6 @@ class RunWatcher:
             if record is not None and not record.finished and not run.state.is_terminal:
                 if run.start_time_ms is not None:
                     record.key = (run.start_time_ms, run.run_id)
-                record.deliver(run, now=start, early=early, sweep=sweep)
-
-    def _queue_confirms(self, queue: _Queue, run_ids: Iterable[int], sweep: int) -> None:
-        for run_id in run_ids:
-            record = self._runs.get(run_id)
-            if record is not None and record.unanswered(sweep):
-                record.confirming = sweep
-                queue.put_nowait(run_id)
-
-    def _stop_workers(self, queue: _Queue) -> None:
-        for _ in range(self.settings.get_concurrency):
-            queue.put_nowait(None)
-
-    async def _confirm(self, queue: _Queue, start: float, sweep: int, early: float) -> None:
-        """One of ``get_concurrency`` workers: runs/get each queued run until told to stop."""
-        while (run_id := await queue.get()) is not None:
-            if (record := self._runs.get(run_id)) is None or record.finished:
-                continue  # its watches left while it queued
-            self._gets += 1
-            try:
-                run = await self.client.get_run(run_id)
-            except Exception as exc:  # noqa: BLE001 - forwarded, not swallowed: the watches raise it
-                if (record := self._runs.get(run_id)) is not None:
-                    record.deliver(exc, now=start, early=early, sweep=None)
-                continue
-            if (record := self._runs.get(run_id)) is not None and not record.finished:
                 record.deliver(run, now=start, early=early, sweep=sweep)
 
 

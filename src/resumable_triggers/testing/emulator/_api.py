@@ -14,7 +14,7 @@ from ._errors import ErrorReply, invalid, malformed, rejected, run_not_found
 from ._jobs_api import jobs_create, jobs_delete, jobs_get, jobs_list, jobs_reset, jobs_update
 from ._params import Context, Handler, Params, Result
 from ._render import render_run, render_task
-from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
+from ._runs import RunRecord, TaskRecord, effective_outcome, is_active, start_ms, task_attempt
 from ._store import EmulatedWorkspace
 from ._task_specs import MAX_SUBMIT_TASKS, validate_tasks
 
@@ -219,8 +219,8 @@ def list_runs(ws: EmulatedWorkspace, p: Params, ctx: Context) -> Result:
             return False
         if run_type is not None and run.run_type != run_type:
             return False
-        start_ms = int(run.attempts[0].start * 1000)
-        if (start_from and start_ms < start_from) or (start_to and start_ms > start_to):
+        started = start_ms(run)
+        if (start_from and started < start_from) or (start_to and started > start_to):
             return False
         if active_only or completed_only:
             return is_active(run, now) == active_only

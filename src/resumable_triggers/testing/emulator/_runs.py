@@ -252,3 +252,11 @@ def parent_outcome(run: RunRecord) -> tuple[str, TaskRecord | None]:
 
 def is_active(run: RunRecord, now: float) -> bool:
     return now < run.attempt.end
+
+
+def start_ms(run: RunRecord) -> int:
+    """The run's ``start_time`` as every reply shows it (rounded, as ``_render`` rounds). runs/list
+    sorts, pages and filters by this same number, so a client that bounds ``start_time_from/to`` by a
+    start time it was shown gets that run back (truncating here while replies round lost a run at the
+    window's edge)."""
+    return round(run.attempts[0].start * 1000)

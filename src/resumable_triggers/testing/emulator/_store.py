@@ -12,7 +12,7 @@ from typing import Any
 
 from ._errors import invalid, job_not_found, run_not_found
 from ._retries import drop_after, fit_run_phases, plan, span_seconds
-from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, task_attempt
+from ._runs import Attempt, RunRecord, TaskRecord, effective_outcome, is_active, start_ms, task_attempt
 from ._scripting import DEFAULT_FAILURE, Declared, Outcome, declared
 
 # Ids look like real ones: beyond int32 (catches narrow ints) and below 2**53 (JSON doubles).
@@ -308,7 +308,7 @@ class EmulatedWorkspace:
     def newest_first(self) -> list[RunRecord]:
         if self._newest_first is None:
             self._newest_first = sorted(
-                self.runs.values(), key=lambda r: (int(r.attempts[0].start * 1000), r.run_id), reverse=True
+                self.runs.values(), key=lambda r: (start_ms(r), r.run_id), reverse=True
             )
         return self._newest_first
 
@@ -335,7 +335,7 @@ class EmulatedWorkspace:
                 key = (int(key_parts[0]), int(key_parts[1]))
             except (IndexError, ValueError) as exc:
                 raise invalid(f"Invalid value for parameter page_token: {page_token[:40]!r}") from exc
-            keys = [(int(r.attempts[0].start * 1000), r.run_id) for r in matching]
+            keys = [(start_ms(r), r.run_id) for r in matching]
             if direction == "n":
                 start = next((i for i, k in enumerate(keys) if k < key), len(keys))
             elif direction == "p":
@@ -348,10 +348,10 @@ class EmulatedWorkspace:
         next_token = prev_token = None
         if page and has_more:
             last = page[-1]
-            next_token = _encode_cursor("n", int(last.attempts[0].start * 1000), last.run_id)
+            next_token = _encode_cursor("n", start_ms(last), last.run_id)
         if page and start > 0:
             first = page[0]
-            prev_token = _encode_cursor("p", int(first.attempts[0].start * 1000), first.run_id)
+            prev_token = _encode_cursor("p", start_ms(first), first.run_id)
         return RunPage(page, has_more, next_token, prev_token)
 
     # -- jobs ------------------------------------------------------------------------------------
