@@ -51,6 +51,7 @@ for _fault, _seconds, _deferrable in [
     ("crash_after_persist", 1.0, True),
     ("crash_in_completion", 1.0, True),
     ("sigterm_before_defer", 1.0, True),
+    ("sigterm_during_submit", 1.0, True),
     ("sigterm_while_polling", 2.0, False),
     ("first_run_fails", 1.0, True),
 ]:

@@ -34,6 +34,8 @@ class FaultOnFirstTry:
     _status_reads = 0
 
     async def submit_job(self, token: str, context: Any) -> Any:
+        if self.fault == "sigterm_during_submit" and first_try():
+            os.kill(os.getpid(), signal.SIGTERM)  # lands while the submit's request is on its way
         external_id = await super().submit_job(token, context)  # type: ignore[misc]
         if first_try():
             self.after_first_submit(external_id, context)

@@ -95,12 +95,15 @@ def test_retry_that_finds_the_run_succeeded_still_pushes_its_run_id_and_url(
     )
 
 
-@pytest.mark.parametrize("dag_id", ["dbx_sigterm_before_defer", "dbx_sigterm_while_polling"])
+@pytest.mark.parametrize(
+    "dag_id", ["dbx_sigterm_during_submit", "dbx_sigterm_before_defer", "dbx_sigterm_while_polling"]
+)
 def test_sigterm_checkpoints_without_cancelling_the_run(
     dag_id: str, dagbag: Any, databricks_emulator_env: EmulatorHandle
 ) -> None:
-    """A worker shutdown while the task holds the run (before deferring, or polling with
-    deferrable=False) re-enters the deferral: same try, no cancel, one run that succeeds."""
+    """A worker shutdown while the task holds the run (while its submit is in flight, before
+    deferring, or polling with deferrable=False) re-enters the deferral: same try, no cancel, one run
+    that succeeds. During the submit the SIGTERM waits for the answer, so the run it names is held."""
     emulator = databricks_emulator_env.emulator
     state, _, tries = run_dag(dagbag, dag_id)
     [run] = emulator.runs()

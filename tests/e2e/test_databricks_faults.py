@@ -202,6 +202,30 @@ def test_user_marks_running_task_failed_cancels_the_run(dbx: DatabricksE2E) -> N
     assert run["run_id"] == outcome.xcom_run_id
 
 
+def test_user_marks_task_failed_while_its_submit_is_in_flight_cancels_the_run_it_created(
+    dbx: DatabricksE2E,
+) -> None:
+    """Found by the chaos campaign (seed 14): a user marks the task failed while Databricks holds the
+    answer to its submit. The SIGTERM that follows waits for that answer, is judged a user's kill with
+    the new run in hand, and cancels it. It used to cut the submit short and leave the run it had
+    created running, with no task and no trigger to stop it."""
+    dbx.control.inject_fault(endpoint="runs/submit", kind="hold", count=1)
+    dag_run = dbx.start(DEFERRED)
+    [run] = dag_run.wait_for_runs(1)
+    dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    dbx.airflow.wait_for(
+        "the supervisor to SIGTERM the task",
+        lambda: "shouldn't be running anymore" in dag_run.logs(1) or None,
+        timeout_seconds=30,
+    )
+    dbx.control.release_held()  # within the 5 s before the supervisor escalates to SIGKILL
+    dag_run.wait_for_run_terminal(run["run_id"])
+
+    outcome = dag_run.outcome()
+    assert ("failed", 1, ["CANCELED"], 1, []) == outcome.summary()
+    assert 1 == outcome.requests.get("runs/cancel", 0)
+
+
 def test_user_clears_deferred_task_cancels_old_run_and_submits_exactly_one_new_run(
     dbx: DatabricksE2E,
 ) -> None:

@@ -177,3 +177,17 @@ def after_sigterm(state: str | None) -> SigtermVerdict:
 def task_state_key(task_id: str, map_index: int | None) -> str:
     """The key of a task instance in Airflow's ``get_task_states`` answer (mapped: ``<task>_<index>``)."""
     return task_id if map_index is None or map_index < 0 else f"{task_id}_{map_index}"
+
+
+def state_seen_by_api_server(ti: Any, log: Any) -> str | None:
+    """How the API server sees the task of ``ti`` (a worker's ``RuntimeTaskInstance``) after a SIGTERM:
+    ``running`` means a worker shutdown. An unreadable state counts as ``running``: any doubt must
+    not cancel a healthy job."""
+    try:
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
+        state = states.get(ti.run_id, {}).get(task_state_key(ti.task_id, ti.map_index))
+    except Exception as exc:  # noqa: BLE001 - any doubt must not cancel a healthy job
+        log.warning("could not read the task's state (%s); treating SIGTERM as a shutdown", exc)
+        return "running"
+    log.info("API server sees this task as %s", state)
+    return None if state is None else str(state)

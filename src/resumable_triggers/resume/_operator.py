@@ -37,7 +37,7 @@ from resumable_triggers.resume._kill import (
     WATCH_MARKER_KEY,
     SigtermVerdict,
     WatchMarker,
-    task_state_key,
+    state_seen_by_api_server,
 )
 from resumable_triggers.resume._record import (
     CorruptRecord,
@@ -117,11 +117,8 @@ class ResumableDeferrableOperator(JobContract):
         if plan.decision.submits:
             self._records(context).save(record)
             submit = self._submit(context, record.token, new_token=plan.decision.new_token)
-            external_id = self._call(RemoteCall.SUBMIT, submit, record)
-            self.log.info("submitted job %s (%s, token %s)", external_id, plan.decision.value, record.token)
-            record = record.with_external_id(external_id)
-            status = None  # a new job: its first status (and page URL) is read once it is recorded
-        return self._hold(context, record, persist=plan.decision.submits, status=status)
+            return self._hold(context, record, persist=True, status=None, submit=(plan.decision, submit))
+        return self._hold(context, record, persist=False, status=status)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Where the task resumes when the trigger fired."""
@@ -236,13 +233,30 @@ class ResumableDeferrableOperator(JobContract):
         return await self.submit_job(token, context)
 
     def _hold(
-        self, context: Context, record: ResumeRecord, *, persist: bool, status: JobStatus | None
+        self,
+        context: Context,
+        record: ResumeRecord,
+        *,
+        persist: bool,
+        status: JobStatus | None,
+        submit: tuple[Decision, Coroutine[Any, Any, ExternalId]] | None = None,
     ) -> Any:
-        """The window in which this worker holds a live job: SIGTERM here becomes a checkpoint."""
-        assert record.external_id is not None
+        """The window in which this worker holds a live job (from its submit on, when ``submit`` is
+        given): SIGTERM here becomes a checkpoint, or a user's kill that cancels the job."""
         external_id = record.external_id
         with self._guard.armed():
             try:
+                if submit is not None:
+                    # A SIGTERM during the submit waits for its answer, which may name a new job: a
+                    # user's kill (mark failed) is then judged with that job in hand and cancels it,
+                    # where an interrupted submit would leave it running with nobody to stop it.
+                    with self._guard.supervisor_call():
+                        external_id = self._call(RemoteCall.SUBMIT, submit[1], record)
+                    self.log.info(
+                        "submitted job %s (%s, token %s)", external_id, submit[0].value, record.token
+                    )
+                assert external_id is not None
+                record = record.with_external_id(external_id)
                 if persist:
                     self._records(context).save(record)
                 if status is None:
@@ -251,10 +265,15 @@ class ResumableDeferrableOperator(JobContract):
                 if self.deferrable:
                     self._defer(context, external_id)
                 return self._poll_in_worker(context, record, status)
-            except SigtermReceived:
+            except SigtermReceived as stop:
+                if external_id is None:  # the submit failed by itself while the SIGTERM waited
+                    raise (stop.__context__ or stop) from None
+                if record.external_id is None:  # the SIGTERM waited for this answer: record the job first
+                    record = record.with_external_id(external_id)
+                    self._records(context).save(record)
                 return self._on_sigterm(context, external_id)
             except AirflowTaskTimeout:
-                if self.cancel_on_kill:
+                if self.cancel_on_kill and external_id is not None:
                     self.log.warning("execution_timeout reached; cancelling job %s", external_id)
                     self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
                 raise
@@ -337,7 +356,7 @@ class ResumableDeferrableOperator(JobContract):
         self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")
 
     def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
-        state, verdict = self._trace.sigterm(lambda: self._state_seen_by_api_server(context))
+        state, verdict = self._trace.sigterm(lambda: state_seen_by_api_server(context["ti"], self.log))
         if verdict is SigtermVerdict.USER_KILL:
             if self.cancel_on_kill:
                 self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)
@@ -358,20 +377,6 @@ class ResumableDeferrableOperator(JobContract):
         if AirflowTaskCheckpointed is not None:
             raise AirflowTaskCheckpointed(checkpoint_data={self.external_id_xcom_key: external_id})
         self._defer(context, external_id)
-
-    def _state_seen_by_api_server(self, context: Context) -> str | None:
-        """How the API server sees this task after a SIGTERM: ``running`` means a worker shutdown.
-
-        An unreadable state counts as ``running``: any doubt must not cancel a healthy job."""
-        ti = context["ti"]
-        try:
-            states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[ti.task_id], run_ids=[ti.run_id])
-            state = states.get(ti.run_id, {}).get(task_state_key(ti.task_id, ti.map_index))
-        except Exception as exc:  # noqa: BLE001 - any doubt must not cancel a healthy job
-            self.log.warning("could not read the task's state (%s); treating SIGTERM as a shutdown", exc)
-            return "running"
-        self.log.info("API server sees this task as %s", state)
-        return None if state is None else str(state)
 
     # -- supervisor calls: always through the guard ----------------------------------------------------
 

@@ -36,7 +36,10 @@ HA_ENV = {
 
 @pytest.fixture(scope="package")
 def ha_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iterator[AirflowDeployment]:
-    connections = {"databricks_default": airflow_connection(emulator_process.url, emulator_process.token)}
+    connections = {
+        "databricks_default": airflow_connection(emulator_process.url, emulator_process.token),
+        "e2e_smoke": {"conn_type": "http", "host": "connection-from-the-harness.invalid"},
+    }
     gates = e2e_dir / "gates"
     gates.mkdir(exist_ok=True)
     env = {"E2E_GATES_DIR": str(gates), **HA_ENV}

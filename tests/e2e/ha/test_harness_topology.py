@@ -1,57 +1,30 @@
-"""The deployment harness's production-like topology against a real Airflow: PostgreSQL, two
-schedulers, two triggerers, the CeleryExecutor on Redis with one worker, all started, struck and
-stopped by the harness."""
+"""The harness's production-like topology itself (PostgreSQL, two schedulers, two triggerers, Celery
+on Redis): its process map, its faults (freezing a triggerer or only its trigger runner, finding a
+try's processes on the Celery worker) and restarting the database and the broker, on the package's
+one HA deployment. ``stop()`` leaving nothing is asserted by the package fixture."""
 
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import psutil
 import pytest
-
-from resumable_triggers.testing.airflow import AirflowDeployment
+from e2e_testkit import DatabricksE2E
 
 pytestmark = pytest.mark.e2e
 
-DAGS = Path(__file__).resolve().parent / "dags"
 TRIGGERERS = {"triggerer[0]", "triggerer[1]"}
 
 
-@pytest.fixture
-def ha_airflow(tmp_path: Path) -> Iterator[AirflowDeployment]:
-    connections = {"e2e_smoke": {"conn_type": "http", "host": "connection-from-the-harness.invalid"}}
-    deployment = AirflowDeployment(
-        dags_folder=DAGS,
-        connections=connections,
-        env={"E2E_GATES_DIR": str(tmp_path)},
-        database="postgres",
-        executor="celery",
-        schedulers=2,
-        triggerers=2,
-        workers=1,
-        startup_timeout_seconds=240,
-    )
-    started = time.monotonic()
-    with deployment:
-        print(f"HA topology ready after {time.monotonic() - started:.1f} s")
-        yield deployment
-    assert [] == deployment.processes()
-
-
 @pytest.mark.timeout(420)
-def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker(
-    ha_airflow: AirflowDeployment,
-) -> None:
+def test_ha_topology_survives_frozen_triggerer_and_restarted_database_and_broker(ha: DatabricksE2E) -> None:
     """On PostgreSQL + 2 schedulers + 2 triggerers + Celery: a deferred task's trigger is held by a
     triggerer that ``component_of_job`` names; frozen whole (SIGSTOP), that triggerer loses the trigger
     to the other one, which fires it, and the task succeeds in its first try. A try on the Celery
     worker is found by ``task_processes`` (supervisor and task process); SIGKILLed, it is retried.
     Pausing only a triggerer's trigger runner leaves its supervisor running.
     After PostgreSQL and Redis restart, a new DAG run still succeeds, and ``stop()`` leaves nothing."""
-    af = ha_airflow
+    af = ha.airflow
     assert {"postgres", "redis", "scheduler[0]", "scheduler[1]", "celery-worker"} <= set(af.pids())
     assert TRIGGERERS <= set(af.pids())
     af.rest.wait_for_dag("e2e_topology_deferrable", timeout_seconds=120)
