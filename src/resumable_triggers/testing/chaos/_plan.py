@@ -255,8 +255,9 @@ def _actions(
             continue
         unmapped = [t for t in next(d for d in dags if d.dag_id == dag_run.dag_id).tasks if t.map_count == 0]
         task = rng.choice(unmapped)
-        # While the run is likely active: after the first try started, before its run ends.
-        at = dag_run.at_seconds + rng.uniform(6.0, 6.0 + task.run_seconds * 0.8)
+        # While the run is likely active: a DAG run's first runs are submitted ~20 s after it was
+        # triggered on a loaded machine; before the run ends.
+        at = dag_run.at_seconds + rng.uniform(15.0, 20.0 + task.run_seconds * 0.8)
         found.append(
             ActionSpec(round(at, 2), rng.choice(kinds), dag_run.dag_id, dag_run.run_id, task.task_id)
         )
