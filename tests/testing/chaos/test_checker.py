@@ -300,3 +300,25 @@ def test_a_history_survives_its_json_round_trip() -> None:
     history = _history(actions=(ActionEvent(T0 + 20, T0 + 20.1, "mark_failed", "dag|run-1|other|-1"),))
     assert history == History.from_json(history.to_json())
     assert all(isinstance(v, Violation) for v in check(History.from_json(history.to_json())))
+
+
+def test_a_clear_that_got_no_answer_may_have_opened_a_new_attempt() -> None:
+    """A frozen API server serves its backlog when it resumes: an unanswered clear may have been
+    applied, so the run after it is not held against the library."""
+    history = _history(
+        runs=(
+            RunRecord(1, TI, T0 + 5, T0 + 62, "TERMINATED", "CANCELED"),
+            RunRecord(2, TI, T0 + 60, T0 + 80, "TERMINATED", "SUCCESS"),
+        ),
+        actions=(ActionEvent(T0 + 20, T0 + 50, "clear", TI, ok=False, detail="timed out", answered=False),),
+        requests=(RequestEvent(T0 + 61, "POST", "runs/cancel", 200, 1),),
+        samples=(
+            TiSample(T0 + 3, TI, "deferred", 1),
+            TiSample(T0 + 52, TI, "running", 2),
+            TiSample(T0 + 82, TI, "success", 2, end_date=T0 + 81),
+        ),
+        xcom_run_ids={TI: 2},
+    )
+    assert [] == check(history)
+    refused = replace(history, actions=(replace(history.actions[0], answered=True),))
+    assert ["one-run-per-attempt"] == invariants(refused)

@@ -5,8 +5,9 @@ attributed to task instances by the identity the generated DAGs put on them (``_
 are told apart by what Airflow and the user did. The notion of a logical attempt is the documented
 one (docs/how-resuming-works.md):
 
-- a task instance's *clear cycle* is opened by its first try and by every user clear; a run belongs
-  to the cycle in which it was created (after the clear's answer: the new try cannot submit sooner);
+- a task instance's *clear cycle* is opened by its first try and by every user clear that Airflow
+  accepted or left unanswered (it may have applied it); a run belongs to the cycle in which it was
+  created (after the clear's answer: the new try cannot submit sooner);
 - within a cycle, a new *generation* (a new run) is justified only once the previous run ended and
   did not succeed (a retry after a failure); a crash, a lost response, a SIGTERM or a lost watch
   reconnects to the same run.
@@ -97,7 +98,8 @@ def _actions_by_ti(history: History) -> dict[str, list[ActionEvent]]:
 
 
 def _clear_ends(actions: Iterable[ActionEvent]) -> list[float]:
-    return sorted(a.end_time for a in actions if a.action == "clear" and a.ok)
+    # A clear that got no answer may have been applied: counted, so that it cannot fake a violation.
+    return sorted(a.end_time for a in actions if a.action == "clear" and (a.ok or not a.answered))
 
 
 def cycle_of(run: RunRecord, clear_ends: list[float]) -> int:
@@ -276,11 +278,11 @@ def timeline_slice(history: History, violation: Violation, *, seconds: float = S
             if request.endpoint == "runs/get" and request.fault is None:
                 polls += 1
                 continue
-            fault = f" [{request.fault}]" if request.fault else ""
+            hit = f" [{request.fault}]" if request.fault else ""
             events.append(
                 (
                     request.time,
-                    f"{request.method} {request.endpoint} run {request.run_id} -> {request.status}{fault}",
+                    f"{request.method} {request.endpoint} run {request.run_id} -> {request.status}{hit}",
                 )
             )
     for fault in history.faults:

@@ -81,7 +81,11 @@ class FaultEvent:
 
 @dataclass(frozen=True, slots=True)
 class ActionEvent:
-    """A user action through the REST API, from the request (``time``) to its answer (``end_time``)."""
+    """A user action through the REST API, from the request (``time``) to its answer (``end_time``).
+
+    ``ok`` False: Airflow refused it, or never answered; ``answered`` False tells the second case,
+    where it may still have been applied (a frozen API server serves its backlog when it resumes).
+    """
 
     time: float
     end_time: float
@@ -89,6 +93,7 @@ class ActionEvent:
     ti: str
     ok: bool = True
     detail: str = ""
+    answered: bool = True
 
 
 @dataclass(frozen=True, slots=True)

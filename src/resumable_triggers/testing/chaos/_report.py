@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from resumable_triggers.testing.chaos._checker import INVARIANTS, Violation, cycle_of, describe
-from resumable_triggers.testing.chaos._history import History
+from resumable_triggers.testing.chaos._history import History, TiSample
 
 
 def summary(history: History, violations: list[Violation]) -> dict[str, object]:
@@ -46,8 +46,8 @@ def _family(target: str) -> str:
     return target.split("[")[0]
 
 
-def _last_samples(history: History) -> list[object]:
-    last = {}
+def _last_samples(history: History) -> list[TiSample]:
+    last: dict[str, TiSample] = {}
     for sample in sorted(history.samples, key=lambda s: s.time):
         last[sample.ti] = sample
     return list(last.values())

@@ -18,6 +18,7 @@ import heapq
 import json
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class Campaign:
         self._t0 = time.time()
         self.faults: list[FaultEvent] = []
         self.actions: list[ActionEvent] = []
+        self._threads: list[threading.Thread] = []
 
     def say(self, text: str) -> None:
         self._say(f"[chaos {time.time() - self._t0:6.1f}s] {text}")
@@ -111,7 +113,12 @@ class Campaign:
         started = self._t0 = time.time()
         observer.start()
         agenda: list[tuple[float, int, Any]] = []
-        for index, item in enumerate((*self.plan.dag_runs, *self.plan.faults, *self.plan.actions)):
+        items: list[DagRunSpec | FaultSpec | ActionSpec] = [
+            *self.plan.dag_runs,
+            *self.plan.faults,
+            *self.plan.actions,
+        ]
+        for index, item in enumerate(items):
             heapq.heappush(agenda, (started + item.at_seconds, index, item))
         counter = len(agenda)
         self.say(
@@ -126,6 +133,8 @@ class Campaign:
                 if recovery is not None:
                     counter += 1
                     heapq.heappush(agenda, (recovery.at, counter, recovery))
+            for thread in self._threads:
+                thread.join(timeout=180)
             settled = self._settle(airflow, observer, started)
         finally:
             airflow.faults.resume_everything()
@@ -157,28 +166,21 @@ class Campaign:
         )
 
     def _do(self, item: Any, airflow: AirflowDeployment, striker: Striker) -> Recovery | None:
-        if isinstance(item, DagRunSpec):
-            for _ in range(30):  # the API server may be down for a fault
-                try:
-                    airflow.rest.trigger_dag_run(item.dag_id, item.run_id)
-                    break
-                except AirflowApiError as exc:
-                    if exc.status is not None and exc.status < 500:
-                        self.say(f"could not trigger {item.run_id}: {exc}")
-                        break
-                    time.sleep(1)
-            self.say(f"triggered {item.dag_id} {item.run_id}")
+        if isinstance(item, DagRunSpec | ActionSpec):
+            # REST calls go in threads of their own: they wait for an API server that a fault may
+            # have frozen, and must not hold back the SIGCONT or restart that ends that fault.
+            work = self._trigger if isinstance(item, DagRunSpec) else self._act
+            thread = threading.Thread(
+                target=work, args=(airflow, striker, item), name="chaos-rest", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
             return None
         if isinstance(item, FaultSpec):
             event, recovery = striker.fault(item)
             self.faults.append(event)
             self.say(f"fault {item.kind} {item.target}: {event.detail}")
             return recovery
-        if isinstance(item, ActionSpec):
-            action = striker.action(item)
-            self.actions.append(action)
-            self.say(f"user {item.action} {action.ti}{'' if action.ok else ' FAILED: ' + action.detail}")
-            return None
         assert isinstance(item, Recovery)
         self.say(item.what)
         try:
@@ -186,6 +188,27 @@ class Campaign:
         except OUTAGES as exc:
             self.say(f"could not {item.what}: {exc}")
         return None
+
+    def _trigger(self, airflow: AirflowDeployment, striker: Striker, item: DagRunSpec) -> None:
+        deadline = time.time() + 120  # the API server may be down for a while (a fault)
+        while True:
+            try:
+                airflow.rest.trigger_dag_run(item.dag_id, item.run_id)
+                self.say(f"triggered {item.dag_id} {item.run_id}")
+                return
+            except AirflowApiError as exc:
+                if exc.status == 409:  # an earlier request that got no answer was applied
+                    self.say(f"triggered {item.dag_id} {item.run_id} (after no answer)")
+                    return
+                if (exc.status is not None and exc.status < 500) or time.time() > deadline:
+                    self.say(f"could not trigger {item.run_id}: {exc}")
+                    return
+                time.sleep(1)
+
+    def _act(self, airflow: AirflowDeployment, striker: Striker, item: ActionSpec) -> None:
+        action = striker.action(item)
+        self.actions.append(action)
+        self.say(f"user {item.action} {action.ti}{'' if action.ok else ' FAILED: ' + action.detail}")
 
     def _settle(self, airflow: AirflowDeployment, observer: Observer, started: float) -> bool:
         """Every component running, then wait until every DAG run is final (no cancels: a run is

@@ -25,6 +25,11 @@ _SIGNALS = {"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigstop": sig
 ACTION_PATIENCE_SECONDS = 30.0
 
 
+def _maybe_sent(exc: AirflowApiError) -> bool:
+    """A refused connection sent nothing; a timeout or a reset may have delivered the request."""
+    return "refused" not in str(exc).lower()
+
+
 @dataclass(frozen=True, slots=True)
 class Recovery:
     at: float  # epoch seconds
@@ -97,6 +102,10 @@ class Striker:
         self.airflow.faults.resume(name)
 
     def _restart(self, name: str) -> None:
+        # Readiness is checked through the API server: a frozen one would hold the restart until
+        # its timeout, so its freeze ends early here.
+        if name != "api-server" and "api-server" in self.airflow.faults.paused():
+            self.airflow.faults.resume("api-server")
         for _ in range(3):
             try:
                 self.airflow.restart(name)
@@ -145,8 +154,10 @@ class Striker:
                 do(spec.dag_id, spec.run_id, spec.task_id)
                 return ActionEvent(attempt, time.time(), spec.action, key)
             except AirflowApiError as exc:
+                detail = str(exc)[:200]
+                if exc.status is None and _maybe_sent(exc):
+                    # No answer: it may be applied later. Trying again could apply it twice.
+                    return ActionEvent(attempt, time.time(), spec.action, key, False, detail, answered=False)
                 if (exc.status is not None and exc.status < 500) or time.time() > deadline:
-                    return ActionEvent(
-                        attempt, time.time(), spec.action, key, ok=False, detail=str(exc)[:200]
-                    )
+                    return ActionEvent(attempt, time.time(), spec.action, key, ok=False, detail=detail)
                 time.sleep(1.0)
