@@ -35,7 +35,10 @@ def summary(history: History, violations: list[Violation]) -> dict[str, object]:
         "runs_by_result": dict(Counter(r.result_state or r.life_cycle_state for r in ours)),
         "requests": len(history.requests),
         "cancels": sum(1 for r in history.requests if r.endpoint == "runs/cancel" and r.run_id is not None),
-        "faults": dict(Counter(f"{f.kind} {_family(f.target)}" for f in history.faults if f.ok)),
+        "faults": dict(
+            Counter(f"{f.kind} {_family(f.target)}" for f in history.faults if f.ok and f.kind != "died")
+        ),
+        "died_by_themselves": dict(Counter(f.target for f in history.faults if f.kind == "died")),
         "faults_without_target": sum(1 for f in history.faults if not f.ok),
         "user_actions": dict(Counter(a.action for a in history.actions if a.ok)),
         "violations": dict(Counter(v.invariant for v in violations)),
@@ -71,6 +74,9 @@ def render(history: History, violations: list[Violation]) -> str:
     assert isinstance(faults, dict)
     lines += [f"    {kind:<28} {count}" for kind, count in sorted(faults.items())] or ["    none"]
     lines.append(f"    (no live target at their moment: {numbers['faults_without_target']})")
+    lines.append(
+        f"  components that died by themselves (restarted): {numbers['died_by_themselves'] or 'none'}"
+    )
     lines += ["", "  invariants:"]
     counts = Counter(v.invariant for v in violations)
     lines += [

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import resumable_triggers
 from resumable_triggers.testing.airflow import AirflowApiError, AirflowDeployment
 from resumable_triggers.testing.chaos._dags import JOB_NAME, write_dags
 from resumable_triggers.testing.chaos._history import FINAL_TI_STATES, ActionEvent, FaultEvent, History
@@ -42,7 +44,12 @@ HA_TOPOLOGY: dict[str, Any] = {
 }
 HA_ENV = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
 AIRFLOW_ENV = {
-    "AIRFLOW__CORE__PARALLELISM": "8",
+    # Four tries at once (the harness's default) keep a shared 2-core machine responsive; deferred
+    # tasks hold no slot. A task process imports the DAG file (databricks-sdk included), which
+    # takes more than Airflow's 30 s on a loaded machine: the try is then rescheduled, again and again.
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+    "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
     "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "64",
 }
@@ -93,10 +100,14 @@ class Campaign:
         with EmulatorProcess(run_seconds=30, state_file=self.workdir / "emulator-state.json") as emulator:
             _create_job(emulator.url, emulator.token)
             ha = self.plan.topology == "ha"
+            # Airflow's processes run in its home: a relative PYTHONPATH would make them import
+            # another resumable-triggers (an installed one) than the one this campaign judges.
+            library = str(Path(resumable_triggers.__file__).resolve().parents[1])
+            python_path = os.pathsep.join(p for p in (library, os.environ.get("PYTHONPATH", "")) if p)
             airflow = AirflowDeployment(
                 dags_folder=dags,
                 connections={"databricks_default": airflow_connection(emulator.url, emulator.token)},
-                env={**AIRFLOW_ENV, **(HA_ENV if ha else {})},
+                env={**AIRFLOW_ENV, **(HA_ENV if ha else {}), "PYTHONPATH": python_path},
                 home=self.workdir / "airflow-home",
                 startup_timeout_seconds=180,
                 **(HA_TOPOLOGY if ha else {}),
@@ -129,6 +140,9 @@ class Campaign:
             while agenda:
                 at, _, item = heapq.heappop(agenda)
                 time.sleep(max(0.0, at - time.time()))
+                for event in striker.revive():
+                    self.faults.append(event)
+                    self.say(f"{event.target} had died by itself: restarted")
                 recovery = self._do(item, airflow, striker)
                 if recovery is not None:
                     counter += 1

@@ -42,6 +42,7 @@ class Striker:
         self.airflow = airflow
         self.emulator = emulator
         self.observer = observer
+        self.down: set[str] = set()  # instances a fault took down, until their restart
 
     def fault(self, spec: FaultSpec) -> tuple[FaultEvent, Recovery | None]:
         start = time.time()
@@ -92,9 +93,9 @@ class Striker:
             return f"{name} ({len(pids)} processes)", Recovery(
                 now + spec.duration_seconds, f"SIGCONT {name}", lambda: self._resume(name)
             )
-        with contextlib.suppress(
-            DeploymentError
-        ):  # a SIGTERMed triggerer may take its time: restart kills it
+        self.down.add(name)
+        # A SIGTERMed triggerer may take its time: the restart kills what is left.
+        with contextlib.suppress(DeploymentError):
             self.airflow.faults.kill(name, _SIGNALS[spec.kind], timeout_seconds=15)
         return name, Recovery(now + spec.duration_seconds, f"restart {name}", lambda: self._restart(name))
 
@@ -109,9 +110,24 @@ class Striker:
         for _ in range(3):
             try:
                 self.airflow.restart(name)
-                return
+                break
             except DeploymentError:
                 time.sleep(2)
+        self.down.discard(name)
+
+    def revive(self) -> list[FaultEvent]:
+        """Restart every instance that died by itself (not one a fault took down and will restart):
+        on SQLite, a process frozen inside a write makes the others crash on "database is locked".
+        Each is recorded, as a fault the deployment did to itself."""
+        running = self.airflow.pids()
+        events = []
+        for name in self.airflow.instances:
+            if name in running or name in self.down:
+                continue
+            start = time.time()
+            self._restart(name)
+            events.append(FaultEvent(start, time.time(), name, "died", "exited by itself; restarted"))
+        return events
 
     def _emulator(self, spec: FaultSpec, now: float) -> tuple[str | None, Recovery | None]:
         control = self.emulator.control
