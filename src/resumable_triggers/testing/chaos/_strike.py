@@ -103,10 +103,12 @@ class Striker:
         self.airflow.faults.resume(name)
 
     def _restart(self, name: str) -> None:
-        # Readiness is checked through the API server: a frozen one would hold the restart until
-        # its timeout, so its freeze ends early here.
+        # Readiness is checked through the API server: a frozen or dead one would hold the restart
+        # until its timeout, so its fault ends early here.
         if name != "api-server" and "api-server" in self.airflow.faults.paused():
             self.airflow.faults.resume("api-server")
+        if name != "api-server" and "api-server" not in self.airflow.pids():
+            self._restart("api-server")
         for _ in range(3):
             try:
                 self.airflow.restart(name)
