@@ -49,6 +49,9 @@ AIRFLOW_ENV = {
     # takes more than Airflow's 30 s on a loaded machine: the try is then rescheduled, again and again.
     "AIRFLOW__CORE__PARALLELISM": "4",
     "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+    # The harness's 15 s is shorter than a try's start-up on a loaded machine: the scheduler then
+    # fails tries that were only slow to start, and their successors, in a loop.
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
     "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
     "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
     "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": "64",
