@@ -16,6 +16,7 @@ PACKAGES = [
     "resumable_triggers.testing",
     "resumable_triggers.testing.emulator",
     "resumable_triggers.testing.airflow",
+    "resumable_triggers.testing.chaos",
     "resumable_triggers.testing.deployment",
 ]
 
