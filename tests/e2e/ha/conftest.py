@@ -11,22 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_testkit import DatabricksE2E
 
 from resumable_triggers.testing import EmulatorProcess, airflow_connection
-from resumable_triggers.testing.airflow import AirflowDeployment
+from resumable_triggers.testing.airflow import PRODUCTION_TOPOLOGY, AirflowDeployment
 
 DAGS = Path(__file__).resolve().parent.parent / "dags"
-HA_TOPOLOGY: dict[str, Any] = {
-    "database": "postgres",
-    "executor": "celery",
-    "schedulers": 2,
-    "triggerers": 2,
-    "workers": 1,
-}
 WORKSPACE_SHARE = 0.5
 HA_ENV = {
     "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10",
@@ -43,7 +35,9 @@ def ha_deployment(e2e_dir: Path, emulator_process: EmulatorProcess) -> Iterator[
     gates = e2e_dir / "gates"
     gates.mkdir(exist_ok=True)
     env = {"E2E_GATES_DIR": str(gates), **HA_ENV}
-    with AirflowDeployment(dags_folder=DAGS, connections=connections, env=env, **HA_TOPOLOGY) as deployment:
+    with AirflowDeployment(
+        dags_folder=DAGS, connections=connections, env=env, **PRODUCTION_TOPOLOGY
+    ) as deployment:
         yield deployment
     assert [] == deployment.processes()
 

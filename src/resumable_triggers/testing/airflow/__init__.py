@@ -49,7 +49,11 @@ from typing import TYPE_CHECKING
 from resumable_triggers.testing import _lazy
 
 if TYPE_CHECKING:
-    from resumable_triggers.testing.airflow._deployment import COMPONENTS, AirflowDeployment
+    from resumable_triggers.testing.airflow._deployment import (
+        COMPONENTS,
+        PRODUCTION_TOPOLOGY,
+        AirflowDeployment,
+    )
     from resumable_triggers.testing.airflow._errors import (
         AirflowApiError,
         ComponentExitedError,
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENTS",
+    "PRODUCTION_TOPOLOGY",
     "AirflowApiError",
     "AirflowDeployment",
     "AirflowRestClient",
@@ -79,7 +84,7 @@ __all__ = [
 # must not pay for importing the harness (psutil, subprocess management) to learn its own name.
 __getattr__, __dir__ = _lazy.lazy_exports(
     globals(),
-    {name: "._deployment" for name in ("COMPONENTS", "AirflowDeployment")}
+    {name: "._deployment" for name in ("COMPONENTS", "PRODUCTION_TOPOLOGY", "AirflowDeployment")}
     | {name: "._processes" for name in ("DeploymentProcess", "TaskProcesses")}
     | {"AirflowRestClient": "._rest"}
     | {name: "._errors" for name in __all__ if name.endswith("Error")},

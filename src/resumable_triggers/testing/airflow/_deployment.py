@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
 from resumable_triggers.testing.airflow._config import Endpoints, build_env
@@ -23,6 +23,11 @@ from resumable_triggers.testing.airflow._servers import PostgresServer, RedisSer
 from resumable_triggers.testing.airflow._topology import AIRFLOW_COMPONENTS, Topology
 
 COMPONENTS: tuple[str, ...] = AIRFLOW_COMPONENTS
+# The production-like topology (``AirflowDeployment(**PRODUCTION_TOPOLOGY, ...)``) that the HA tests
+# and the chaos campaign's ``ha`` topology run: one definition, so they prove the same thing.
+PRODUCTION_TOPOLOGY: Mapping[str, Any] = MappingProxyType(
+    {"database": "postgres", "executor": "celery", "schedulers": 2, "triggerers": 2, "workers": 1}
+)
 
 _T = TypeVar("_T")
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import resumable_triggers
-from resumable_triggers.testing.airflow import AirflowApiError, AirflowDeployment
+from resumable_triggers.testing.airflow import PRODUCTION_TOPOLOGY, AirflowApiError, AirflowDeployment
 from resumable_triggers.testing.chaos._dags import JOB_NAME, write_dags
 from resumable_triggers.testing.chaos._history import FINAL_TI_STATES, ActionEvent, FaultEvent, History
 from resumable_triggers.testing.chaos._observe import OUTAGES, Observer
@@ -35,13 +35,6 @@ from resumable_triggers.testing.chaos._plan import ActionSpec, DagRunSpec, Fault
 from resumable_triggers.testing.chaos._strike import Recovery, Striker
 from resumable_triggers.testing.emulator import EmulatorProcess, airflow_connection
 
-HA_TOPOLOGY: dict[str, Any] = {
-    "database": "postgres",
-    "executor": "celery",
-    "schedulers": 2,
-    "triggerers": 2,
-    "workers": 1,
-}
 HA_ENV = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "10"}
 AIRFLOW_ENV = {
     # Four tries at once (the harness's default) keep a shared 2-core machine responsive; deferred
@@ -113,7 +106,7 @@ class Campaign:
                 env={**AIRFLOW_ENV, **(HA_ENV if ha else {}), "PYTHONPATH": python_path},
                 home=self.workdir / "airflow-home",
                 startup_timeout_seconds=180,
-                **(HA_TOPOLOGY if ha else {}),
+                **(PRODUCTION_TOPOLOGY if ha else {}),
             )
             self.say(f"starting Airflow ({self.plan.topology}) in {self.workdir}")
             with airflow:
