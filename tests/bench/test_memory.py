@@ -120,3 +120,15 @@ def test_a_memory_only_report_round_trips_through_json() -> None:
 
     assert report == BenchReport.from_json(json.loads(text))
     assert "ours" not in json.loads(text)
+
+
+def test_toy_steps_show_the_memory_targets_without_judging_them() -> None:
+    """Steps of 4 and 8 triggers add less than one allocator arena: a 64 KiB jump reads as 16 KiB a
+    trigger. The target is still shown with its verdict, but it does not apply (the smoke bench,
+    on a loaded machine, failed on exactly this)."""
+    rss = [180_000_000, 180_000_000 + 64 * 1024]
+    toy = memory_repeat([4, 8], rss, [4_000, 8_000], wall_seconds=1.0)
+    ours = memory_result("ours", [toy, toy], poll_seconds=1, greenback=False)
+
+    (target,) = memory_targets(memory(ours, None))
+    assert (False, False) == (target.met, target.applies)
