@@ -23,6 +23,13 @@ from resumable_triggers.testing.emulator import EmulatorProcess
 _SIGNALS = {"sigkill": signal.SIGKILL, "sigterm": signal.SIGTERM, "sigstop": signal.SIGSTOP}
 # How long a user action keeps trying while the API server is down (a fault of its own).
 ACTION_PATIENCE_SECONDS = 30.0
+# A SIGTERM not obeyed in this long is followed by SIGKILL, as a container runtime does after its
+# termination grace period. Without it a SIGTERMed PostgreSQL stays in "smart" shutdown for as long
+# as any client keeps its connection (a frozen Celery worker's, forever), refusing every new one.
+TERMINATION_GRACE_SECONDS = 15.0
+# What every other component needs in order to come up (readiness is checked through the API
+# server), in the order they must come back.
+FOUNDATIONS = ("postgres", "redis", "api-server")
 
 
 def _maybe_sent(exc: AirflowApiError) -> bool:
@@ -94,21 +101,35 @@ class Striker:
                 now + spec.duration_seconds, f"SIGCONT {name}", lambda: self._resume(name)
             )
         self.down.add(name)
-        # A SIGTERMed triggerer may take its time: the restart kills what is left.
-        with contextlib.suppress(DeploymentError):
-            self.airflow.faults.kill(name, _SIGNALS[spec.kind], timeout_seconds=15)
-        return name, Recovery(now + spec.duration_seconds, f"restart {name}", lambda: self._restart(name))
+        detail = name
+        try:
+            self.airflow.faults.kill(name, _SIGNALS[spec.kind], timeout_seconds=TERMINATION_GRACE_SECONDS)
+        except DeploymentError:
+            if spec.kind == "sigterm":
+                with contextlib.suppress(DeploymentError):
+                    self.airflow.faults.kill(name, signal.SIGKILL, timeout_seconds=10)
+                detail = f"{name} (still running after {TERMINATION_GRACE_SECONDS:g} s: SIGKILL)"
+        return detail, Recovery(now + spec.duration_seconds, f"restart {name}", lambda: self._recover(name))
 
     def _resume(self, name: str) -> None:
         self.airflow.faults.resume(name)
 
+    def _recover(self, name: str) -> None:
+        if name in self.down:  # else a restart that needed it brought it back early
+            self._restart(name)
+
     def _restart(self, name: str) -> None:
-        # Readiness is checked through the API server: a frozen or dead one would hold the restart
-        # until its timeout, so its fault ends early here.
-        if name != "api-server" and "api-server" in self.airflow.faults.paused():
-            self.airflow.faults.resume("api-server")
-        if name != "api-server" and "api-server" not in self.airflow.pids():
-            self._restart("api-server")
+        # A restart waits for readiness, which needs the database, the broker and the API server (it
+        # is checked through the latter): a frozen or dead one would hold the restart until its
+        # timeout, and every strike behind it, so their faults end early here.
+        instances = self.airflow.instances
+        for foundation in FOUNDATIONS[: FOUNDATIONS.index(name)] if name in FOUNDATIONS else FOUNDATIONS:
+            if foundation not in instances:
+                continue
+            if foundation in self.airflow.faults.paused():
+                self.airflow.faults.resume(foundation)
+            if foundation not in self.airflow.pids():
+                self._restart(foundation)
         for _ in range(3):
             try:
                 self.airflow.restart(name)
