@@ -16,10 +16,10 @@ if TYPE_CHECKING:
     from resumable_triggers.databricks._connection import ConnectionConfigError
     from resumable_triggers.databricks._operators import (
         DatabricksRunLink,
-        DatabricksRunNowOperator,
         DatabricksSubmitRunOperator,
     )
     from resumable_triggers.databricks._provider_args import ProviderArgumentRejected
+    from resumable_triggers.databricks._run_now import DatabricksRunNowOperator
     from resumable_triggers.databricks._spec import InvalidSpecError
     from resumable_triggers.databricks._task_operators import (
         DatabricksNotebookOperator,
@@ -32,7 +32,7 @@ _LAZY = {
     "ConnectionConfigError": "resumable_triggers.databricks._connection",
     "DatabricksNotebookOperator": "resumable_triggers.databricks._task_operators",
     "DatabricksRunLink": "resumable_triggers.databricks._operators",
-    "DatabricksRunNowOperator": "resumable_triggers.databricks._operators",
+    "DatabricksRunNowOperator": "resumable_triggers.databricks._run_now",
     "DatabricksRunTrigger": "resumable_triggers.databricks._trigger",
     "DatabricksSubmitRunOperator": "resumable_triggers.databricks._operators",
     "DatabricksTaskOperator": "resumable_triggers.databricks._task_operators",
