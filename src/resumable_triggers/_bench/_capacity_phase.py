@@ -217,7 +217,13 @@ def capacity_point(
     intervals = math.ceil(settings.window_seconds / settings.poll_seconds)
     events = {int(k): (float(v[0]), str(v[1])) for k, v in result["events"].items()}
     latencies = [events[r][0] - end for r, end in probe_ends.items() if r in events]
-    gaps = list(poll_gaps(measured).values())
+    # Only the provider's trigger polls each run on its own; ours lists them, and only probes tell.
+    steady = [r for r in run_ids if r not in probe_ends]
+    gaps = (
+        list(poll_gaps(measured, run_ids=steady, start=measured_from, end=closed).values())
+        if settings.implementation == "provider"
+        else []
+    )
     limit = settings.poll_seconds + settings.slack_seconds
     watched = set(run_ids)
     # Only probes end: any other event (or a probe's WATCH_ERROR) is a trigger that gave up.

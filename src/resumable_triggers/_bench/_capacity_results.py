@@ -29,8 +29,9 @@ class CapacityPoint:
     the measured stretch only. Probe runs end at known, evenly spaced times inside the measured
     stretch (every other run outlives the window); their detection latency (end at the workspace to
     event) says how stale a run's status can get, so it stands for the effective interval of runs
-    watched in bulk. ``poll_gap_*``: the longest time between two successful ``runs/get`` of one run,
-    for runs polled one by one (the provider's); None when no run was (ours lists them).
+    watched in bulk. ``poll_gap_*``: over the runs that outlive the window, the longest stretch of the
+    measured one without a successful ``runs/get`` of the run (edges included), for the trigger that
+    polls runs one by one (the provider's); None for ours, which lists them.
     """
 
     implementation: str  # "ours" or "provider"

@@ -6,7 +6,7 @@ method, endpoint, status, time, run id), already cut to the triggers' own reques
     records ──► merge_log ............ successive snapshots of the emulator's bounded log, joined
             ──► counts_per_window .... requests (or 429s) per window of w seconds from the start
             ──► max_in_any_window .... the most requests any w-second window saw (sliding)
-            ──► poll_gaps ............ per run, the longest time between two successful runs/get
+            ──► poll_gaps ............ per run, the longest stretch without a successful runs/get
 
     CapacityPoint per size ──► decide_capacity ── the largest size below the first that failed
     limit, interval, requests per run per interval ──► expected_capacity  (the computed one)
@@ -95,17 +95,30 @@ def max_in_any_window(times: Iterable[float], *, width: float) -> int:
     return most
 
 
-def poll_gaps(records: Iterable[RequestRecord], *, endpoint: str = "runs/get") -> dict[int, float]:
-    """Per run, the longest time between two successful ``endpoint`` requests for it (runs polled
-    once or never are absent). A trigger that polls each run on its own (the provider's) shows its
-    effective interval here; one that lists many runs per request (ours) has few such requests."""
+def poll_gaps(
+    records: Iterable[RequestRecord],
+    *,
+    run_ids: Iterable[int],
+    start: float,
+    end: float,
+    endpoint: str = "runs/get",
+) -> dict[int, float]:
+    """Per run of ``run_ids``, the longest stretch of ``[start, end]`` without a successful
+    ``endpoint`` request for it, the edges included: a run never polled in it gets the whole stretch.
+
+    For a trigger that polls each run on its own (the provider's) this is the effective interval a
+    run saw, retries and back-off included. A trigger that lists many runs per request (ours) has no
+    per-run requests to read, so this is not asked of it.
+    """
     seen: dict[int, list[float]] = defaultdict(list)
     for r in records:
-        if r.endpoint == endpoint and r.status == 200 and r.run_id is not None:
+        if r.endpoint == endpoint and r.status == 200 and r.run_id is not None and start <= r.time <= end:
             seen[r.run_id].append(r.time)
-    return {
-        run_id: max(b - a for a, b in itertools.pairwise(ts)) for run_id, ts in seen.items() if len(ts) > 1
-    }
+    gaps = {}
+    for run_id in run_ids:
+        times = [start, *sorted(seen.get(run_id, ())), end]
+        gaps[run_id] = max(b - a for a, b in itertools.pairwise(times))
+    return gaps
 
 
 def expected_capacity(
