@@ -62,8 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sizes",
         type=_counts,
-        default=(100, 200, 400, 800, 1600, 3200, 6400, 12800),
-        help="runs watched at each step, any order (default: 100,200,400,...,12800)",
+        default=(100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600),
+        help="runs watched at each step, any order (default: 100,200,400,...,25600, doubling)",
     )
     parser.add_argument("--compare", choices=["provider"], help="also measure the provider's trigger")
     parser.add_argument(

@@ -31,8 +31,13 @@ def plot(report: CapacityReport, path: str) -> None:
         # 429s on a symlog axis: zero is the point of the measurement and must stay visible.
         left.plot(xs, [p.responses_429 for p in c.points], "o-", color=color, label=f"{c.implementation}")
         if c.capacity is not None:
+            at_least = "≥ " if c.first_failing_runs is None else ""
             left.axvline(
-                c.capacity, color=color, ls="--", lw=1, label=f"{c.implementation}: capacity {c.capacity:,}"
+                c.capacity,
+                color=color,
+                ls="--",
+                lw=1,
+                label=f"{c.implementation}: capacity {at_least}{c.capacity:,}",
             )
         left.axvline(
             c.expected_capacity,
@@ -48,6 +53,16 @@ def plot(report: CapacityReport, path: str) -> None:
             color=color,
             label=f"{c.implementation}: detection latency p99",
         )
+        unseen = [p for p in c.points if p.probes_detected < p.probes]
+        if unseen:
+            right.scatter(
+                [p.runs for p in unseen],
+                [p.window_seconds for p in unseen],
+                marker="x",
+                s=80,
+                color=color,
+                label=f"{c.implementation}: a probe never seen (drawn at the window's length)",
+            )
     left.set_xscale("log")
     left.set_yscale("symlog", linthresh=1)
     left.set(title="HTTP 429s in the window", xlabel="runs watched", ylabel="429 responses")
@@ -63,14 +78,18 @@ def plot(report: CapacityReport, path: str) -> None:
     )
     right.legend(frameon=False, fontsize=9)
     _tidy(right)
+    sizes = sorted({p.runs for c in report.curves() for p in c.points})
     for ax in (left, right):
+        ax.set_xticks(sizes)
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    left.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_count))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def _latency(value: float | None, window: float) -> float:
-    """An unmeasured latency (no probe seen) is drawn at the window: at least that stale."""
+    """No probe seen at all: drawn at the window's length, at least that stale."""
     return window if value is None else value
 
 
