@@ -184,7 +184,9 @@ def run_capacity_point(settings: CapacitySettings, workdir: Path) -> CapacityPoi
             worker.read("done", timeout_seconds=window + 300.0)
         result = json.loads(Path(worker_settings.result).read_text())
         probe_ids = [run_ids[i] for i in probes]
-        ended = {int(r["run_id"]): r["end_time"] / 1000 for r in control.runs() if r.get("end_time")}
+        # One runs/get view per probe, not every run: at 25,600 runs the full list is tens of MB.
+        views = [control.get_run(run_id) for run_id in probe_ids]
+        ended = {int(v["run_id"]): v["end_time"] / 1000 for v in views if v.get("end_time")}
     return capacity_point(
         settings,
         result,
