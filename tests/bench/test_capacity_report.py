@@ -3,6 +3,7 @@ sizes: its JSON round trip, its Markdown table, its plot."""
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from resumable_triggers._bench._capacity import curve
+from resumable_triggers._bench._capacity import add_arguments, curve, estimated_minutes
 from resumable_triggers._bench._capacity_phase import CapacitySettings, capacity_point, probe_offsets
 from resumable_triggers._bench._capacity_plot import plot
 from resumable_triggers._bench._capacity_results import CapacityPoint, CapacityReport
@@ -197,3 +198,12 @@ def test_the_plot_draws_the_curve(tmp_path: Path) -> None:
     """A PNG of some size comes out (its content is for people)."""
     plot(report(), str(tmp_path / "capacity.png"))
     assert (tmp_path / "capacity.png").stat().st_size > 10_000
+
+
+def test_the_wall_time_estimate_counts_one_process_per_size_and_trigger() -> None:
+    """The documented command: 9 sizes of ours, 6 of the provider's (up to 3,200), each a 20 s
+    warm-up, 3 minutes measured and 20 s of overhead: 15 * 220 s = 55 minutes."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--compare", "provider", "--compare-up-to", "3200"])
+    assert 55.0 == estimated_minutes(sorted(args.sizes), args)

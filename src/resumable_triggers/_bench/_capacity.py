@@ -104,15 +104,11 @@ def _command(args: argparse.Namespace) -> str:
     return shlex.join(words)
 
 
-def estimated_minutes(sizes: int, args: argparse.Namespace) -> float:
+def estimated_minutes(sizes: list[int], args: argparse.Namespace) -> float:
     """Wall time the run will take, roughly: every window plus a fixed overhead per process."""
-    phases = sizes + (
-        0
-        if not args.compare
-        else sum(1 for n in args.sizes if args.compare_up_to is None or n <= args.compare_up_to)
-    )
+    compared = [n for n in sizes if args.compare and (args.compare_up_to is None or n <= args.compare_up_to)]
     window = 2 * args.poll_seconds + 60 * args.minutes_per_size
-    return phases * (window + OVERHEAD_SECONDS) / 60
+    return (len(sizes) + len(compared)) * (window + OVERHEAD_SECONDS) / 60
 
 
 def curve(
@@ -154,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"bench-capacity: {len(sizes)} sizes, limit {args.limit:g}/s (burst {burst}), "
         f"{args.poll_seconds:g} s interval, our budget {budget:g}/s; "
-        f"estimate ~{estimated_minutes(len(sizes), args):.0f} min",
+        f"estimate ~{estimated_minutes(sizes, args):.0f} min",
         file=sys.stderr,
         flush=True,
     )
