@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from resumable_triggers._bench._capacity import add_arguments, curve, estimated_minutes
+from resumable_triggers._bench._capacity import add_arguments, capacity_ratio, curve, estimated_minutes
 from resumable_triggers._bench._capacity_phase import CapacitySettings, capacity_point, probe_offsets
 from resumable_triggers._bench._capacity_plot import plot
 from resumable_triggers._bench._capacity_results import CapacityPoint, CapacityReport
@@ -192,6 +192,7 @@ def test_the_table_has_a_row_per_size_and_implementation_and_both_capacities() -
     ]
     assert "- provider: measured capacity 2 (next size, 16, failed); computed 5" in text
     assert "- ours: measured capacity at least 16" in text
+    assert "- ours / provider, measured capacity in this run: at least (ours passed every size) 8x" in text
 
 
 def test_the_plot_draws_the_curve(tmp_path: Path) -> None:
@@ -207,3 +208,16 @@ def test_the_wall_time_estimate_counts_one_process_per_size_and_trigger() -> Non
     add_arguments(parser)
     args = parser.parse_args(["--compare", "provider", "--compare-up-to", "3200"])
     assert 55.0 == estimated_minutes(sorted(args.sizes), args)
+
+
+def test_the_ratio_needs_the_providers_capacity_bracketed_by_a_failure() -> None:
+    """16 / 2 when the provider failed at 16; no ratio when the provider passed every size (its
+    capacity is only a lower bound, so the quotient bounds nothing) or was not measured."""
+    r = report()
+    assert r.provider is not None
+    unbracketed = dataclasses.replace(r.provider, first_failing_runs=None)
+    assert (8.0, None, None) == (
+        capacity_ratio(r.ours, r.provider),
+        capacity_ratio(r.ours, unbracketed),
+        capacity_ratio(r.ours, None),
+    )

@@ -85,7 +85,8 @@ class CapacityReport:
     slack_seconds: float
     ours: CapacityCurve
     provider: CapacityCurve | None = field(default=None, metadata=_ABSENT)
-    # ours.capacity / provider.capacity, from this one run; None when either is None.
+    # ours.capacity / provider.capacity, from this one run; None when either is None or the provider
+    # passed every size. A lower bound when ours passed every size (ours.first_failing_runs None).
     capacity_ratio: float | None = field(default=None, metadata=_ABSENT)
 
     def curves(self) -> tuple[CapacityCurve, ...]:
