@@ -58,6 +58,9 @@ class WorkerSettings:
     # memory mode: the trigger counts to measure at, ascending, and how long each step settles.
     memory_steps: tuple[int, ...] = ()
     settle_seconds: float = 0.0
+    # Trigger i starts start_spread_seconds * i / N after the first (0: all at once, a restart), as
+    # tasks deferring at random times would: ``bench-capacity`` measures polls at steady phases.
+    start_spread_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,10 +214,12 @@ async def _run_triggers(settings: WorkerSettings, run_ids: list[int], baseline: 
                 await trigger.cleanup()
 
     tasks = []
-    for run_id in run_ids:
+    for index, run_id in enumerate(run_ids):
         # As TriggerRunner.create_triggers does: yield to the loop around each trigger it builds, so
         # running triggers keep being served while thousands are created.
-        await asyncio.sleep(0)
+        await asyncio.sleep(
+            max(0.0, started_at + settings.start_spread_seconds * index / len(run_ids) - time.time())
+        )
         trigger = _make_trigger(settings, run_id)
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(run_trigger(run_id, trigger)))
