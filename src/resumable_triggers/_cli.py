@@ -17,6 +17,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("resumable_triggers.testing.emulator._cli", "serve the Databricks Jobs API emulator"),
     "demo": ("resumable_triggers._demo", "run the example DAG on a real Airflow through injected failures"),
     "bench": ("resumable_triggers._bench", "measure triggers at scale against the provider's trigger"),
+    "bench-slots": (
+        "resumable_triggers._bench._slots",
+        "worker-slot seconds per attempt on a real Airflow, ours vs the provider's",
+    ),
     "chaos": ("resumable_triggers.testing.chaos._cli", "seeded faults on a real Airflow, checked"),
 }
 
