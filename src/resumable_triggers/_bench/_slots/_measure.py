@@ -3,8 +3,9 @@ turned into `ImplementationResult`s.
 
 The emulator runs in its own process (the Airflow connection ``databricks_default`` points at it),
 Airflow with the LocalExecutor (SQLite or a PostgreSQL of its own), ``tasks + 4`` worker slots so no
-task waits for one, and no cap per DAG below ``tasks``. The implementations take turns on the same
-deployment, each DAG run alone, so none shares the machine with another's tasks. Meanwhile a
+task waits for one, and no cap per DAG below that. After a warm-up DAG has put every worker to work
+once, the implementations take turns on the same deployment, each DAG run alone, so none shares the
+machine with another's tasks. Meanwhile a
 background thread samples the deployment's processes (`ProcessSampler`); once all three are done,
 the bench reads the task instances and the audit log over REST and the runs from the emulator.
 """
@@ -21,7 +22,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resumable_triggers._bench._slots._dag import DAG_IDS, OPERATORS, TASK_ID, dag_file, run_name
+from resumable_triggers._bench._slots._dag import (
+    DAG_IDS,
+    OPERATORS,
+    TASK_ID,
+    WARMUP_DAG_ID,
+    dag_file,
+    run_name,
+)
 from resumable_triggers._bench._slots._results import (
     IMPLEMENTATIONS,
     Attempt,
@@ -61,6 +69,11 @@ class SlotsSettings:
             )
         if self.database not in ("sqlite", "postgres"):
             raise ValueError(f"--database must be sqlite or postgres, not {self.database!r}")
+
+    @property
+    def slots(self) -> int:
+        """Worker slots (the LocalExecutor's parallelism): every task of a DAG at once, and some."""
+        return self.tasks + 4
 
     @property
     def phase_timeout_seconds(self) -> float:
@@ -119,13 +132,18 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
     dags = workdir / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     (dags / "bench_slots.py").write_text(
-        dag_file(tasks=settings.tasks, run_seconds=settings.run_seconds, poll_seconds=settings.poll_seconds)
+        dag_file(
+            tasks=settings.tasks,
+            run_seconds=settings.run_seconds,
+            poll_seconds=settings.poll_seconds,
+            slots=settings.slots,
+        )
     )
     env = {
-        "AIRFLOW__CORE__PARALLELISM": str(settings.tasks + 4),
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.tasks),
-        "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": str(max(128, settings.tasks + 4)),
-        "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": str(max(16, settings.tasks)),
+        "AIRFLOW__CORE__PARALLELISM": str(settings.slots),
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.slots),
+        "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT": str(max(128, settings.slots)),
+        "AIRFLOW__SCHEDULER__MAX_TIS_PER_QUERY": str(max(16, settings.slots)),
     }
     runs: dict[str, str] = {}
     wall: dict[str, float] = {}
@@ -134,8 +152,13 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
         with AirflowDeployment(
             dags_folder=dags, connections=connections, env=env, database=settings.database
         ) as af:
-            for dag_id in DAG_IDS.values():
+            for dag_id in (*DAG_IDS.values(), WARMUP_DAG_ID):
                 af.rest.wait_for_dag(dag_id, timeout_seconds=120)
+            print(f"bench-slots: warming up {settings.slots} worker slots...", file=sys.stderr, flush=True)
+            warmup = af.rest.trigger_dag_run(WARMUP_DAG_ID)
+            af.rest.wait_for_dag_run_state(
+                WARMUP_DAG_ID, warmup, states={"success"}, timeout_seconds=settings.phase_timeout_seconds
+            )
             with ProcessSampler(af, settings.sample_seconds) as sampler:
                 for implementation in IMPLEMENTATIONS:
                     dag_id = DAG_IDS[implementation]
