@@ -16,7 +16,7 @@ from resumable_triggers._bench._cli import _machine, _versions
 from resumable_triggers._bench._results import Provenance
 from resumable_triggers._bench._slots._measure import SlotsSettings, run_slots
 from resumable_triggers._bench._slots._report import problems, ratios, table
-from resumable_triggers._bench._slots._results import SlotsReport
+from resumable_triggers._bench._slots._results import IMPLEMENTATIONS, SlotsReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,9 +43,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--database", choices=["postgres", "sqlite"], default="postgres", help="Airflow's (default: postgres)"
     )
+    parser.add_argument(
+        "--order",
+        type=_order,
+        default=IMPLEMENTATIONS,
+        help="the turns the implementations take, comma-separated, to look for an order effect "
+        f"(default: {','.join(IMPLEMENTATIONS)})",
+    )
     parser.add_argument("--json", metavar="FILE", help="write the report here")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the report here")
-    parser.add_argument("--workdir", help="keep the generated DAG file here (default: a temporary dir)")
+    parser.add_argument(
+        "--workdir", help="keep the DAG file and Airflow's home (task logs) here (default: a temporary dir)"
+    )
+
+
+def _order(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -55,7 +68,7 @@ def _command(args: argparse.Namespace) -> str:
     for name, value in vars(args).items():
         if name.startswith("_") or name == "command" or value == defaults.get_default(name):
             continue
-        words += [f"--{name.replace('_', '-')}", str(value)]
+        words += [f"--{name.replace('_', '-')}", ",".join(value) if isinstance(value, tuple) else str(value)]
     return shlex.join(words)
 
 
@@ -67,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
             poll_seconds=args.poll_seconds,
             sample_seconds=args.sample_seconds,
             database=args.database,
+            order=args.order,
         )
     except ValueError as exc:
         raise SystemExit(f"bench-slots: {exc}") from exc

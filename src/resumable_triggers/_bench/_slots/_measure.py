@@ -60,6 +60,7 @@ class SlotsSettings:
     poll_seconds: int
     sample_seconds: float = 0.2
     database: str = "postgres"
+    order: tuple[str, ...] = IMPLEMENTATIONS  # the turns the implementations take
 
     def __post_init__(self) -> None:
         if self.tasks < 1 or self.run_seconds <= 0 or self.poll_seconds < 1 or self.sample_seconds <= 0:
@@ -67,6 +68,8 @@ class SlotsSettings:
                 "bench-slots needs --tasks >= 1, --run-seconds > 0, --poll-seconds >= 1 (the provider "
                 f"takes whole seconds) and --sample-seconds > 0; got {self}"
             )
+        if sorted(self.order) != sorted(IMPLEMENTATIONS):
+            raise ValueError(f"--order must name each of {', '.join(IMPLEMENTATIONS)} once, not {self.order}")
         if self.database not in ("sqlite", "postgres"):
             raise ValueError(f"--database must be sqlite or postgres, not {self.database!r}")
 
@@ -128,7 +131,8 @@ def _paged(rest: AirflowRestClient, path: str, key: str, params: Mapping[str, An
 
 
 def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResult]:
-    """Run the three DAGs on a fresh deployment; return one result per implementation, ours first."""
+    """Run the three DAGs on a fresh deployment whose home is ``workdir/airflow`` (task logs and
+    component logs stay there); return one result per implementation, ours first."""
     dags = workdir / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     (dags / "bench_slots.py").write_text(
@@ -150,7 +154,11 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
     with EmulatorProcess(run_seconds=settings.run_seconds) as emu:
         connections = {"databricks_default": airflow_connection(emu.url, emu.token)}
         with AirflowDeployment(
-            dags_folder=dags, connections=connections, env=env, database=settings.database
+            dags_folder=dags,
+            connections=connections,
+            env=env,
+            database=settings.database,
+            home=workdir / "airflow",
         ) as af:
             for dag_id in (*DAG_IDS.values(), WARMUP_DAG_ID):
                 af.rest.wait_for_dag(dag_id, timeout_seconds=120)
@@ -160,7 +168,7 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
                 WARMUP_DAG_ID, warmup, states={"success"}, timeout_seconds=settings.phase_timeout_seconds
             )
             with ProcessSampler(af, settings.sample_seconds) as sampler:
-                for implementation in IMPLEMENTATIONS:
+                for implementation in settings.order:
                     dag_id = DAG_IDS[implementation]
                     print(
                         f"bench-slots: {implementation}, {settings.tasks} tasks...",
