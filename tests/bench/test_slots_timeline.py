@@ -187,6 +187,7 @@ def _report() -> SlotsReport:
         poll_seconds=5,
         sample_seconds=0.2,
         database="sqlite",
+        together=False,
         implementations=tuple(results.values()),
         ratios=ratios(results),
     )

@@ -2,10 +2,11 @@
 turned into `ImplementationResult`s.
 
 The emulator runs in its own process (the Airflow connection ``databricks_default`` points at it),
-Airflow with the LocalExecutor (SQLite or a PostgreSQL of its own), ``tasks + 4`` worker slots so no
+Airflow with the LocalExecutor (SQLite or a PostgreSQL of its own), ``tasks + 2`` worker slots so no
 task waits for one, and no cap per DAG below that. After a warm-up DAG has put every worker to work
 once, the implementations take turns on the same deployment, each DAG run alone, so none shares the
-machine with another's tasks. Meanwhile a
+machine with another's tasks; or, with ``together``, run at once (``3 * tasks + 2`` slots), so that a
+load that varies over time weighs on each alike. Meanwhile a
 background thread samples the deployment's processes (`ProcessSampler`); once all three are done,
 the bench reads the task instances and the audit log over REST and the runs from the emulator.
 """
@@ -29,6 +30,7 @@ from resumable_triggers._bench._slots._dag import (
     WARMUP_DAG_ID,
     dag_file,
     run_name,
+    warmup_file,
 )
 from resumable_triggers._bench._slots._results import (
     IMPLEMENTATIONS,
@@ -61,6 +63,7 @@ class SlotsSettings:
     sample_seconds: float = 0.2
     database: str = "postgres"
     order: tuple[str, ...] = IMPLEMENTATIONS  # the turns the implementations take
+    together: bool = False  # all three DAG runs at once instead of in turns
 
     def __post_init__(self) -> None:
         if self.tasks < 1 or self.run_seconds <= 0 or self.poll_seconds < 1 or self.sample_seconds <= 0:
@@ -75,8 +78,8 @@ class SlotsSettings:
 
     @property
     def slots(self) -> int:
-        """Worker slots (the LocalExecutor's parallelism): every task of a DAG at once, and some."""
-        return self.tasks + 4
+        """Worker slots (the LocalExecutor's parallelism): every task that runs at once, and some."""
+        return (3 if self.together else 1) * self.tasks + 2
 
     @property
     def phase_timeout_seconds(self) -> float:
@@ -136,13 +139,9 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
     dags = workdir / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     (dags / "bench_slots.py").write_text(
-        dag_file(
-            tasks=settings.tasks,
-            run_seconds=settings.run_seconds,
-            poll_seconds=settings.poll_seconds,
-            slots=settings.slots,
-        )
+        dag_file(tasks=settings.tasks, run_seconds=settings.run_seconds, poll_seconds=settings.poll_seconds)
     )
+    (dags / "bench_slots_warmup.py").write_text(warmup_file(slots=settings.slots))
     env = {
         "AIRFLOW__CORE__PARALLELISM": str(settings.slots),
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(settings.slots),
@@ -168,22 +167,26 @@ def run_slots(settings: SlotsSettings, workdir: Path) -> list[ImplementationResu
                 WARMUP_DAG_ID, warmup, states={"success"}, timeout_seconds=settings.phase_timeout_seconds
             )
             with ProcessSampler(af, settings.sample_seconds) as sampler:
-                for implementation in settings.order:
-                    dag_id = DAG_IDS[implementation]
+                # Together: all three at once, so that a load that varies over time (another job on
+                # the machine) hits each alike; otherwise each in turn, alone on the deployment.
+                turns = [settings.order] if settings.together else [(i,) for i in settings.order]
+                for turn in turns:
                     print(
-                        f"bench-slots: {implementation}, {settings.tasks} tasks...",
+                        f"bench-slots: {' + '.join(turn)}, {settings.tasks} tasks each...",
                         file=sys.stderr,
                         flush=True,
                     )
                     started = time.monotonic()
-                    runs[implementation] = af.rest.trigger_dag_run(dag_id)
-                    af.rest.wait_for_dag_run_state(
-                        dag_id,
-                        runs[implementation],
-                        states={"success", "failed"},
-                        timeout_seconds=settings.phase_timeout_seconds,
-                    )
-                    wall[implementation] = round(time.monotonic() - started, 1)
+                    for implementation in turn:
+                        runs[implementation] = af.rest.trigger_dag_run(DAG_IDS[implementation])
+                    for implementation in turn:
+                        af.rest.wait_for_dag_run_state(
+                            DAG_IDS[implementation],
+                            runs[implementation],
+                            states={"success", "failed"},
+                            timeout_seconds=settings.phase_timeout_seconds,
+                        )
+                        wall[implementation] = round(time.monotonic() - started, 1)
                     # The run is success once the last try reported; its worker takes a moment more.
                     _wait_until_no_try_runs(sampler, settings.sample_seconds)
             task_instances = {

@@ -55,7 +55,7 @@ def table(report: SlotsReport) -> str:
     lines = [
         f"{report.tasks} tasks per implementation, runs of {report.run_seconds:g} s polled every "
         f"{report.poll_seconds} s, processes sampled every {report.sample_seconds:g} s "
-        f"({report.database}; {report.bench.date})",
+        f"({'all at once' if report.together else 'in turns'}, {report.database}; {report.bench.date})",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join("---" for _ in header) + "|",

@@ -4,7 +4,7 @@
 
     SlotsReport
     ├── bench: Provenance ............... when, the command, the machine, versions, the options
-    ├── tasks, run_seconds, poll_seconds, sample_seconds, database
+    ├── tasks, run_seconds, poll_seconds, sample_seconds, database, together
     ├── implementations: (ImplementationResult, ...)   ours, provider-deferrable, provider-durable
     │   ├── attempts: (Attempt, ...) .... per mapped task: its segments (processes, audit log), latency
     │   ├── slot: SlotStats ............. from the processes: segment 1, segment 2, total; p50/p95
@@ -118,6 +118,7 @@ class SlotsReport:
     poll_seconds: int
     sample_seconds: float
     database: str
+    together: bool  # the three DAG runs ran at once, not in turns
     implementations: tuple[ImplementationResult, ...]
     ratios: tuple[Ratio, ...]
 
