@@ -235,3 +235,17 @@ def test_report_json_reads_back_into_the_same_typed_values() -> None:
     text = json.dumps(report.to_json(), indent=1)
     assert report == SlotsReport.from_json(json.loads(text))
     assert text == json.dumps(SlotsReport.from_json(json.loads(text)).to_json(), indent=1)
+
+
+def test_bench_slots_is_a_subcommand_with_the_issue_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``resumable-triggers bench-slots --help`` lists the size options, the outputs and the modes."""
+    import resumable_triggers._bench._slots as slots
+    from resumable_triggers._cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["bench-slots", "--help"])
+    assert 0 == exited.value.code
+    shown = capsys.readouterr().out
+    assert ["add_arguments", "run"] == sorted(slots.__all__)
+    for option in ("--tasks", "--run-seconds", "--poll-seconds", "--json", "--plot", "--together", "--order"):
+        assert option in shown
