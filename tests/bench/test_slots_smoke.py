@@ -18,7 +18,7 @@ import pytest
 from resumable_triggers._bench._slots._results import DURABLE, IMPLEMENTATIONS, SlotsReport
 from resumable_triggers._cli import main
 
-# The bench itself takes ~1 minute on an idle machine; 4 minutes at load 25 on 2 cores.
+# About a minute on an idle machine (an estimate); it took 4 minutes at load 25 on 2 cores.
 pytestmark = pytest.mark.timeout(480)
 
 
