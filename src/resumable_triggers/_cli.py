@@ -21,6 +21,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "resumable_triggers._bench._capacity",
         "runs watched with zero 429s at a workspace rate limit, ours and the provider's",
     ),
+    "bench-slots": (
+        "resumable_triggers._bench._slots",
+        "worker-slot seconds per attempt on a real Airflow, ours vs the provider's",
+    ),
     "chaos": ("resumable_triggers.testing.chaos._cli", "seeded faults on a real Airflow, checked"),
 }
 
