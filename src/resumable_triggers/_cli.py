@@ -17,6 +17,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "emulator": ("resumable_triggers.testing.emulator._cli", "serve the Databricks Jobs API emulator"),
     "demo": ("resumable_triggers._demo", "run the example DAG on a real Airflow through injected failures"),
     "bench": ("resumable_triggers._bench", "measure triggers at scale against the provider's trigger"),
+    "bench-triggerer": (
+        "resumable_triggers._bench._triggerer",
+        "measure triggers on a real airflow triggerer against the provider's",
+    ),
     "chaos": ("resumable_triggers.testing.chaos._cli", "seeded faults on a real Airflow, checked"),
 }
 
