@@ -51,11 +51,13 @@ def _trigger(implementation: str, run_id: int, *, poll_seconds: float, run_page_
     )
     from airflow.providers.databricks.triggers.databricks import DatabricksExecutionTrigger
 
+    # The provider's type is int: a whole number of seconds is stored as one, as a DAG passes it.
+    period: Any = int(poll_seconds) if float(poll_seconds).is_integer() else poll_seconds
     provider: Any = ProviderSubmitRunOperator(
         task_id="provider",
         notebook_task={"notebook_path": "/bench"},
         deferrable=True,
-        polling_period_seconds=poll_seconds,  # type: ignore[arg-type]  # a float works
+        polling_period_seconds=period,
     )
     # What the provider's _handle_deferrable_databricks_operator_execution passes (inline there, not a
     # method to call); its attributes are set by the provider's base operator.
