@@ -35,12 +35,18 @@ from airflow.sdk import DAG
 
 from resumable_triggers.databricks import DatabricksSubmitRunOperator
 
-with DAG(dag_id="bench_real_deferral", schedule=None, start_date=dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)):
-    for task_id, operator, extra in (("ours", DatabricksSubmitRunOperator, {}), ("provider", ProviderSubmit, {"deferrable": True})):
+START = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+OPERATORS = (("ours", DatabricksSubmitRunOperator, {}), ("provider", ProviderSubmit, {"deferrable": True}))
+
+with DAG(dag_id="bench_real_deferral", schedule=None, start_date=START):
+    for task_id, operator, extra in OPERATORS:
         operator(
             task_id=task_id,
             run_name="real {{ run_id }}",
-            notebook_task={"notebook_path": "/bench", "base_parameters": {"emulator.duration_seconds": "600"}},
+            notebook_task={
+                "notebook_path": "/bench",
+                "base_parameters": {"emulator.duration_seconds": "600"},
+            },
             new_cluster={"spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": 1},
             polling_period_seconds=1,
             **extra,

@@ -22,14 +22,14 @@ from resumable_triggers._bench._triggerer._deployment import (
     new_fernet_key,
     write_dags_folder,
 )
-from resumable_triggers._bench._triggerer._phase import Bench, PhaseSettings, run_phase
+from resumable_triggers._bench._triggerer._phase import Bench, PhaseSettings, capacity_env, run_phase
 from resumable_triggers._bench._triggerer._report import (
     AIRFLOW_DEFAULT_CAPACITY,
+    comparable,
     comparison,
     plan_phases,
     rss_slope,
     table,
-    unbound,
     verdicts,
 )
 from resumable_triggers._bench._triggerer._results import TriggererPhase, TriggererReport
@@ -148,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
                 connections={"databricks_default": airflow_connection(emulator.url, emulator.token)},
                 env={
                     "AIRFLOW__CORE__FERNET_KEY": fernet_key,
+                    # The first phase's capacity: its triggerer is the one the deployment starts.
+                    **capacity_env(keys[0].capacity),
                     **(statsd_env(statsd.port) if has_statsd else {}),
                 },
                 home=workdir / "airflow-home",
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
                         flush=True,
                     )
                     started = time.monotonic()
-                    phases.append(run_phase(settings, bench, index))
+                    phases.append(run_phase(settings, bench, index, restart=index > 0))
                     print(f"bench-triggerer:   done in {time.monotonic() - started:.0f} s", file=sys.stderr)
     finally:
         if args.workdir is None:
@@ -185,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     ratios = None
     if args.compare:
         size = args.compare_sizes[0]
-        ours, provider = unbound(phases, "ours", size), unbound(phases, "provider", size)
+        ours, provider = comparable(phases, "ours", size), comparable(phases, "provider", size)
         if ours is not None and provider is not None:
             ratios = comparison(ours, provider)
     report = TriggererReport(

@@ -52,6 +52,10 @@ IDLE_SECONDS = 3.0
 OPEN_RUN_SECONDS = 24 * 3600.0
 
 
+def capacity_env(capacity: int) -> dict[str, str]:
+    return {"AIRFLOW__TRIGGERER__CAPACITY": str(capacity)}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PhaseSettings:
     implementation: str  # "ours" or "provider"
@@ -95,14 +99,16 @@ _DEFERRED = text(
 )
 
 
-def run_phase(settings: PhaseSettings, bench: Bench, index: int) -> TriggererPhase:
-    """Run one phase end to end; the triggerer keeps running afterwards, empty."""
+def run_phase(settings: PhaseSettings, bench: Bench, index: int, *, restart: bool = True) -> TriggererPhase:
+    """Run one phase end to end; the triggerer keeps running afterwards, empty. ``restart=False``
+    only for a triggerer that was just started at this capacity and never ran a trigger."""
     af = bench.airflow
     prefix = f"p{index}-{settings.implementation}-{settings.triggers}"
     task_id = TASK_IDS[settings.implementation]
     log_path = af.logs.path("triggerer")
     log_offset = log_path.stat().st_size if log_path.exists() else 0
-    af.restart("triggerer", grace_seconds=3.0, env={"AIRFLOW__TRIGGERER__CAPACITY": str(settings.capacity)})
+    if restart:
+        af.restart("triggerer", grace_seconds=3.0, env=capacity_env(settings.capacity))
     probe = TreeProbe(
         af.pids()["triggerer"],
         workspace_port=bench.emulator_port,

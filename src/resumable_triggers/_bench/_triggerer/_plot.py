@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from resumable_triggers._bench._plot import LIMIT, OURS, PROVIDER, _tidy
-from resumable_triggers._bench._triggerer._report import unbound
+from resumable_triggers._bench._triggerer._report import comparable
 from resumable_triggers._bench._triggerer._results import TriggererPhase, TriggererReport
 
 
@@ -36,8 +36,8 @@ def plot(report: TriggererReport, path: str) -> None:
     pair = [
         p
         for p in (
-            unbound(report.phases, "ours", size) if size else None,
-            unbound(report.phases, "provider", size) if size else None,
+            comparable(report.phases, "ours", size) if size else None,
+            comparable(report.phases, "provider", size) if size else None,
         )
         if p is not None
     ]

@@ -6,7 +6,7 @@
     ├── bench: Provenance ............ when, the command, the machine, versions, the options
     ├── statsd: bool ................. whether Airflow's StatsD metrics could be collected
     ├── phases: (TriggererPhase, ...)  one real triggerer each: N deferred tasks, one capacity
-    ├── comparison: TriggererComparison  provider / ours at --compare-sizes, capacity not binding (optional)
+    ├── comparison: TriggererComparison  provider / ours at the first --compare-sizes (optional)
     └── rss_slope_bytes_per_task ..... ours: least-squares slope of RSS over the tasks running (optional)
 
 A metric that could not be measured is ``null``; ``metrics_*`` fields are ``null`` without StatsD.
@@ -92,6 +92,9 @@ class TriggererComparison:
     """provider / ours on the same number of tasks, neither bound by capacity (None: not measurable)."""
 
     triggers: int
+    # True when capacity bound either phase (run without --no-raise-capacity to avoid it): then the
+    # ratios compare two triggerers that each ran only ``capacity`` of the tasks at once.
+    capacity_bound: bool
     cpu_seconds: float | None
     rss_bytes_per_task: float | None
     workspace_connections_peak: float | None
