@@ -16,6 +16,7 @@ from resumable_triggers._bench._triggerer._report import (
     AIRFLOW_DEFAULT_CAPACITY,
     PhaseKey,
     binding_limit,
+    comparable,
     comparison,
     percentile,
     plan_phases,
@@ -210,6 +211,16 @@ def _report() -> TriggererReport:
         comparison=comparison(ours, provider),
         rss_slope_bytes_per_task=rss_slope([ours, _phase("ours", 5000, 5000)]),
     )
+
+
+def test_comparison_prefers_the_phase_capacity_did_not_bind() -> None:
+    """At a size run twice, the raised-capacity phase is compared; with only a bound one, that one,
+    and the comparison says so."""
+    bound, raised = _phase("ours", 5000, 1000), _phase("ours", 5000, 5000)
+    assert raised == comparable([bound, raised], "ours", 5000)
+    assert bound == comparable([bound], "ours", 5000)
+    assert None is comparable([bound], "provider", 5000)
+    assert comparison(bound, _phase("provider", 5000, 1000)).capacity_bound
 
 
 def test_ratios_are_provider_over_ours_and_slope_is_per_task() -> None:
