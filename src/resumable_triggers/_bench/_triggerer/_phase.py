@@ -274,8 +274,10 @@ def _result(
     peak_assigned = _peak(samples.assigned)
     target = min(settings.triggers, settings.capacity)
     ramp = next((t for t, a in zip(samples.t, samples.assigned, strict=True) if a >= target), None)
-    cpu = (trees[-1].cpu_seconds - idle.cpu_seconds) if trees else 0.0
-    span = samples.t[-1] if samples.t else 0.0
+    # From the first sample (just after the seeded tasks were committed) to the last: what running
+    # them cost, without the idle wait while the DAG runs were being created.
+    cpu = (trees[-1].cpu_seconds - trees[0].cpu_seconds) if trees else 0.0
+    span = samples.t[-1] - samples.t[0] if samples.t else 0.0
     fraction = cpu / span if span > 0 else None
     rss_peak = max((s.rss_bytes for s in trees), default=idle.rss_bytes)
     fractions: list[float] = [0.0]

@@ -59,7 +59,7 @@ class TriggererPhase:
     peak_assigned: int
     ramp_seconds: float | None
     limit_bound: str  # one of LIMITS
-    cpu_seconds: float
+    cpu_seconds: float  # the whole tree, from the first sample after seeding to the last
     cpu_core_fraction: float | None
     rss_idle_bytes: int  # the same triggerer before any task was seeded
     rss_peak_bytes: int
