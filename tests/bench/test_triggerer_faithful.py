@@ -25,7 +25,7 @@ from resumable_triggers._bench._workload import RunPlan, submit_runs
 from resumable_triggers.testing import EmulatorProcess, airflow_connection
 from resumable_triggers.testing.airflow import AirflowDeployment
 
-pytestmark = pytest.mark.timeout(150)
+pytestmark = pytest.mark.timeout(240)
 
 REAL_DAG = """
 import datetime as dt
