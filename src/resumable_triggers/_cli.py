@@ -25,6 +25,10 @@ _COMMANDS: dict[str, tuple[str, str]] = {
         "resumable_triggers._bench._slots",
         "worker-slot seconds per attempt on a real Airflow, ours vs the provider's",
     ),
+    "bench-triggerer": (
+        "resumable_triggers._bench._triggerer",
+        "deferred tasks on a real `airflow triggerer` with PostgreSQL, ours vs the provider's",
+    ),
     "chaos": ("resumable_triggers.testing.chaos._cli", "seeded faults on a real Airflow, checked"),
 }
 
