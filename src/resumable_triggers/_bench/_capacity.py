@@ -21,7 +21,6 @@ import argparse
 import datetime
 import json
 import math
-import shlex
 import shutil
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from resumable_triggers._bench._capacity_windows import (
     decide_capacity,
     expected_capacity,
 )
-from resumable_triggers._bench._cli import _counts, _machine, _versions
+from resumable_triggers._bench._provenance import command_line, counts, machine, versions
 from resumable_triggers._bench._results import Provenance
 from resumable_triggers.databricks.client._watch_plan import PAGE_SIZE
 
@@ -61,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll-seconds", type=float, default=10.0, help="poll interval (default: 10)")
     parser.add_argument(
         "--sizes",
-        type=_counts,
+        type=counts,
         default=(100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600),
         help="runs watched at each step, any order (default: 100,200,400,...,25600, doubling)",
     )
@@ -89,19 +88,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the report here")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the curve here")
     parser.add_argument("--workdir", help="keep logs and raw results here (default: a temporary dir)")
-
-
-def _command(args: argparse.Namespace) -> str:
-    """The command line that reproduces this run (options that differ from the defaults)."""
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    words = ["resumable-triggers", "bench-capacity"]
-    for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value == defaults.get_default(name):
-            continue
-        words.append(f"--{name.replace('_', '-')}")
-        words.append(",".join(map(str, value)) if isinstance(value, tuple) else str(value))
-    return shlex.join(words)
 
 
 def estimated_minutes(sizes: list[int], args: argparse.Namespace) -> float:
@@ -203,9 +189,9 @@ def run(args: argparse.Namespace) -> int:
     report = CapacityReport(
         bench=Provenance(
             date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            command=_command(args),
-            machine=_machine(),
-            versions=_versions(),
+            command=command_line("bench-capacity", args, add_arguments),
+            machine=machine(),
+            versions=versions(),
             settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
         ),
         limit_requests_per_second=args.limit,

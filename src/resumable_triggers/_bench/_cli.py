@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import math
-import os
-import platform
-import shlex
 import shutil
 import sys
 import tempfile
@@ -21,11 +17,11 @@ from typing import TypeVar
 from resumable_triggers._bench._memory import memory_table, memory_targets
 from resumable_triggers._bench._memory_phase import MemorySettings, run_memory_phase
 from resumable_triggers._bench._phase import PhaseSettings, run_main_phase, run_storm_phase
+from resumable_triggers._bench._provenance import command_line, counts, machine, versions
 from resumable_triggers._bench._report import comparison, table, targets
 from resumable_triggers._bench._results import (
     BenchReport,
     Comparison,
-    Machine,
     MainResult,
     Memory,
     Provenance,
@@ -94,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--memory-steps",
-        type=_counts,
+        type=counts,
         default=(250, 500, 1000, 2000),
         help="memory phase: trigger counts each process measures at, ascending (default: 250,500,1000,2000); "
         "memory per trigger is the least-squares slope over them",
@@ -116,13 +112,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", help="keep logs and raw results here (default: a temporary dir)")
 
 
-def _counts(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected counts like 250,500,1000, got {text!r}") from exc
-
-
 def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: float) -> float:
     """30 intervals (runs last 3 to 33 intervals: 1.5 to 16.5 minutes at 30 s, the same at any size),
     or longer if listing plus one confirmation per finishing run would not stay within 80 % of the
@@ -134,56 +123,6 @@ def default_spread_seconds(runs: int, poll_seconds: float, requests_per_second: 
             "for listing alone; raise --requests-per-second or --poll-seconds"
         )
     return max(30 * poll_seconds, runs / headroom)
-
-
-def _machine() -> Machine:
-    import psutil
-
-    cpus = os.cpu_count() or 0
-    memory = psutil.virtual_memory().total
-    model = ""
-    with contextlib.suppress(OSError, StopIteration):
-        model = next(
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        )
-    return Machine(
-        cpus=cpus,
-        cpu_model=model,
-        memory_bytes=memory,
-        platform=platform.platform(),
-        python=platform.python_version(),
-        summary=f"{cpus} cores, {memory / 2**30:.0f} GiB, Python {platform.python_version()}",
-    )
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for name in ("resumable-triggers", "apache-airflow", "apache-airflow-providers-databricks", "aiohttp"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def _command(args: argparse.Namespace) -> str:
-    """The command line that reproduces this run (options that differ from the defaults)."""
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    words = ["resumable-triggers", "bench"]
-    for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value == defaults.get_default(name):
-            continue
-        words.append(f"--{name.replace('_', '-')}")
-        if isinstance(value, tuple):
-            words.append(",".join(map(str, value)))
-        elif value is not True:
-            words.append(str(value))
-    return shlex.join(words)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -251,9 +190,9 @@ def run(args: argparse.Namespace) -> int:
 
     provenance = Provenance(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        command=_command(args),
-        machine=_machine(),
-        versions=_versions(),
+        command=command_line("bench", args, add_arguments),
+        machine=machine(),
+        versions=versions(),
         settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
     )
     ours: MainResult | None = None

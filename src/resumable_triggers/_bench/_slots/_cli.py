@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shlex
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from resumable_triggers._bench._cli import _machine, _versions
+from resumable_triggers._bench._provenance import command_line, machine, versions
 from resumable_triggers._bench._results import Provenance
 from resumable_triggers._bench._slots._measure import SlotsSettings, run_slots
 from resumable_triggers._bench._slots._report import problems, ratios, table
@@ -67,19 +66,6 @@ def _order(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(","))
 
 
-def _command(args: argparse.Namespace) -> str:
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    words = ["resumable-triggers", "bench-slots"]
-    for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value == defaults.get_default(name):
-            continue
-        words.append(f"--{name.replace('_', '-')}")
-        if value is not True:
-            words.append(",".join(value) if isinstance(value, tuple) else str(value))
-    return shlex.join(words)
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         settings = SlotsSettings(
@@ -98,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
     )
     provenance = Provenance(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        command=_command(args),
-        machine=_machine(),
-        versions=_versions(),
+        command=command_line("bench-slots", args, add_arguments),
+        machine=machine(),
+        versions=versions(),
         settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
     )
     started = time.monotonic()

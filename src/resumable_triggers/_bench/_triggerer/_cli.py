@@ -7,14 +7,13 @@ import datetime
 import importlib.util
 import json
 import math
-import shlex
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from resumable_triggers._bench._cli import _counts, _machine, _versions
+from resumable_triggers._bench._provenance import command_line, counts, machine, versions
 from resumable_triggers._bench._results import Provenance
 from resumable_triggers._bench._triggerer._deployment import (
     DAG_ID,
@@ -50,10 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "DatabricksExecutionTrigger. Measures the triggerer's whole process tree (CPU, RSS per task, "
         "sockets), the stalls Airflow logs, events and their latency, and which limit bound first."
     )
-    parser.add_argument("--sizes", type=_counts, default=(1000, 5000, 10000), help="ours: tasks per phase")
+    parser.add_argument("--sizes", type=counts, default=(1000, 5000, 10000), help="ours: tasks per phase")
     parser.add_argument("--compare", choices=["provider"], help="also run the provider's trigger")
     parser.add_argument(
-        "--compare-sizes", type=_counts, default=(1000,), help="sizes both run at (default: 1000)"
+        "--compare-sizes", type=counts, default=(1000,), help="sizes both run at (default: 1000)"
     )
     parser.add_argument("--poll-seconds", type=float, default=30.0, help="poll interval (default: 30)")
     parser.add_argument(
@@ -78,21 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the report here")
     parser.add_argument("--plot", metavar="FILE.png", help="draw the report here")
     parser.add_argument("--workdir", help="keep logs here (default: a temporary dir)")
-
-
-def _command(args: argparse.Namespace) -> str:
-    defaults = argparse.ArgumentParser()
-    add_arguments(defaults)
-    words = ["resumable-triggers", "bench-triggerer"]
-    for name, value in vars(args).items():
-        if name.startswith("_") or name == "command" or value == defaults.get_default(name):
-            continue
-        words.append(f"--{name.replace('_', '-')}")
-        if isinstance(value, tuple):
-            words.append(",".join(map(str, value)))
-        elif value is not True:
-            words.append(str(value))
-    return shlex.join(words)
 
 
 def _settings(args: argparse.Namespace, implementation: str, triggers: int, capacity: int) -> PhaseSettings:
@@ -128,9 +112,9 @@ def run(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     provenance = Provenance(
         date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        command=_command(args),
-        machine=_machine(),
-        versions=_versions(),
+        command=command_line("bench-triggerer", args, add_arguments),
+        machine=machine(),
+        versions=versions(),
         settings={k: v for k, v in vars(args).items() if not k.startswith("_")},
     )
     # Airflow imports statsd only when [metrics] statsd_on is set; without the package it would fail.
