@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from resumable_triggers._bench._results import _ABSENT, Provenance, _decode_dataclass, _encode
+from resumable_triggers._bench._results import _ABSENT, JsonReport, Provenance
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +76,7 @@ class CapacityCurve:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CapacityReport:
+class CapacityReport(JsonReport):
     bench: Provenance
     limit_requests_per_second: float
     limit_burst: int
@@ -92,13 +91,3 @@ class CapacityReport:
     def curves(self) -> tuple[CapacityCurve, ...]:
         """The curves measured, ours first."""
         return (self.ours,) if self.provider is None else (self.ours, self.provider)
-
-    def to_json(self) -> dict[str, Any]:
-        out = _encode(self)
-        assert isinstance(out, dict)
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> CapacityReport:
-        """Read a report ``bench-capacity --json`` wrote; raise ValueError naming a bad key."""
-        return _decode_dataclass(cls, raw, "report")

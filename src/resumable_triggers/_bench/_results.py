@@ -258,8 +258,27 @@ class Memory:
     comparison: MemoryComparison | None = field(default=None, metadata=_ABSENT)
 
 
+_Report = TypeVar("_Report", bound="JsonReport")
+
+
+class JsonReport:
+    """``to_json`` / ``from_json`` for a bench's report, a frozen dataclass: keys in field order, and a
+    ValueError naming a missing or unknown key on the way back. Every ``bench*`` command's report is one."""
+
+    __slots__ = ()
+
+    def to_json(self) -> dict[str, Any]:
+        out = _encode(self)
+        assert isinstance(out, dict)
+        return out
+
+    @classmethod
+    def from_json(cls: type[_Report], raw: Mapping[str, Any]) -> _Report:
+        return _decode_dataclass(cls, raw, "report")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BenchReport:
+class BenchReport(JsonReport):
     bench: Provenance
     ours: MainResult | None = field(default=None, metadata=_ABSENT)
     ours_at_compare_runs: MainResult | None = field(default=None, metadata=_ABSENT)
@@ -276,17 +295,6 @@ class BenchReport:
         if reference is None:
             raise ValueError("bench report: a --memory-only report has no main phase to compare")
         return reference
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as JSON values, keys in field order (what ``bench --json`` writes)."""
-        out = _encode(self)
-        assert isinstance(out, dict)
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> BenchReport:
-        """Read a report ``bench --json`` wrote; raise ValueError naming a missing or unknown key."""
-        return _decode_dataclass(cls, raw, "report")
 
 
 def _encode(value: object) -> object:

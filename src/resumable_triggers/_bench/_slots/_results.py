@@ -20,10 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from resumable_triggers._bench._metrics import percentile
-from resumable_triggers._bench._results import Provenance, _decode_dataclass, _encode
+from resumable_triggers._bench._results import JsonReport, Provenance
 
 OURS, DEFERRABLE, DURABLE = "ours", "provider-deferrable", "provider-durable"
 IMPLEMENTATIONS = (OURS, DEFERRABLE, DURABLE)
@@ -111,7 +110,7 @@ class Ratio:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SlotsReport:
+class SlotsReport(JsonReport):
     bench: Provenance
     tasks: int
     run_seconds: float
@@ -124,14 +123,3 @@ class SlotsReport:
 
     def by_implementation(self) -> dict[str, ImplementationResult]:
         return {r.implementation: r for r in self.implementations}
-
-    def to_json(self) -> dict[str, Any]:
-        """The report as JSON values, keys in field order (what ``bench-slots --json`` writes)."""
-        out = _encode(self)
-        assert isinstance(out, dict)
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> SlotsReport:
-        """Read what ``bench-slots --json`` wrote; raise ValueError naming a missing or unknown key."""
-        return _decode_dataclass(cls, raw, "report")

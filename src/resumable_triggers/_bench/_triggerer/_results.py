@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from resumable_triggers._bench._results import _ABSENT, Provenance, _decode_dataclass, _encode
+from resumable_triggers._bench._results import _ABSENT, JsonReport, Provenance
 
 # Which limit stopped the triggerer from running every task it was asked to, if any.
 CAPACITY = "capacity"  # [triggerer] capacity: the triggerer took no more than that many
@@ -105,19 +104,9 @@ class TriggererComparison:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TriggererReport:
+class TriggererReport(JsonReport):
     bench: Provenance
     statsd: bool
     phases: tuple[TriggererPhase, ...]
     comparison: TriggererComparison | None = field(default=None, metadata=_ABSENT)
     rss_slope_bytes_per_task: float | None = field(default=None, metadata=_ABSENT)
-
-    def to_json(self) -> dict[str, Any]:
-        out = _encode(self)
-        assert isinstance(out, dict)
-        return out
-
-    @classmethod
-    def from_json(cls, raw: Mapping[str, Any]) -> TriggererReport:
-        """Read a report ``bench-triggerer --json`` wrote; ValueError naming a missing or unknown key."""
-        return _decode_dataclass(cls, raw, "report")
