@@ -26,7 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--replay", metavar="FILE", help="rerun the plan recorded in a --json file (or a plan file)"
     )
     parser.add_argument("--plan-only", action="store_true", help="print the plan as JSON and exit")
-    parser.add_argument("--check", metavar="FILE", help="only check the history recorded in a --json file")
+    parser.add_argument(
+        "--check",
+        metavar="FILE",
+        help="only check the history recorded in a --json file (with --plot, draw it again)",
+    )
     parser.add_argument(
         "--workdir",
         metavar="DIR",
@@ -38,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from resumable_triggers.testing.chaos._checker import check
     from resumable_triggers.testing.chaos._history import History
     from resumable_triggers.testing.chaos._plan import Plan, make_plan
-    from resumable_triggers.testing.chaos._report import plot, render, summary
+    from resumable_triggers.testing.chaos._plot import plot
+    from resumable_triggers.testing.chaos._report import render, summary
 
     if args.check:
         raw = json.loads(Path(args.check).read_text())

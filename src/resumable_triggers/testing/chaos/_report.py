@@ -1,12 +1,11 @@
-"""The campaign's report (a table on standard output) and its timeline plot."""
+"""The campaign's report: its numbers (``summary``) and the table on standard output (``render``)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 from resumable_triggers.testing.chaos._checker import INVARIANTS, Violation, cycle_of, describe
-from resumable_triggers.testing.chaos._history import History, TiSample
+from resumable_triggers.testing.chaos._history import FaultEvent, History, TiSample
 
 
 def summary(history: History, violations: list[Violation]) -> dict[str, object]:
@@ -35,9 +34,7 @@ def summary(history: History, violations: list[Violation]) -> dict[str, object]:
         "runs_by_result": dict(Counter(r.result_state or r.life_cycle_state for r in ours)),
         "requests": len(history.requests),
         "cancels": sum(1 for r in history.requests if r.endpoint == "runs/cancel" and r.run_id is not None),
-        "faults": dict(
-            Counter(f"{f.kind} {_family(f.target)}" for f in history.faults if f.ok and f.kind != "died")
-        ),
+        "faults": dict(Counter(fault_label(f) for f in history.faults if f.ok and f.kind != "died")),
         "died_by_themselves": dict(Counter(f.target for f in history.faults if f.kind == "died")),
         "faults_without_target": sum(1 for f in history.faults if not f.ok),
         "user_actions": dict(Counter(a.action for a in history.actions if a.ok)),
@@ -45,8 +42,10 @@ def summary(history: History, violations: list[Violation]) -> dict[str, object]:
     }
 
 
-def _family(target: str) -> str:
-    return target.split("[")[0]
+def fault_label(fault: FaultEvent) -> str:
+    """A fault's kind and the family of its target: ``triggerer[1]`` and ``triggerer[0]`` are one
+    ``triggerer``, so the report counts, and the plot draws, one lane for both."""
+    return f"{fault.kind} {fault.target.split('[')[0]}"
 
 
 def _last_samples(history: History) -> list[TiSample]:
@@ -88,49 +87,3 @@ def render(history: History, violations: list[Violation]) -> str:
     for violation in violations:
         lines += ["", describe(history, violation)]
     return "\n".join(lines)
-
-
-def plot(history: History, violations: list[Violation], path: Path) -> str | None:
-    """Write a timeline PNG; return None, or why no plot was written (matplotlib missing)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return "matplotlib is not installed: no plot (pip install matplotlib to get one)"
-    t0 = history.started
-    tis = sorted({r.ti for r in history.runs if r.ti is not None})
-    row = {ti: i for i, ti in enumerate(tis)}
-    fig, ax = plt.subplots(figsize=(14, max(4, len(tis) * 0.18 + 2)))
-    colours = {"SUCCESS": "tab:green", "FAILED": "tab:red", "CANCELED": "tab:gray", "TIMEDOUT": "tab:orange"}
-    for run in history.runs:
-        if run.ti is None:
-            continue
-        end = (run.end or history.ended) - t0
-        colour = colours.get(run.result_state or "", "tab:blue")
-        ax.plot([run.start - t0, end], [row[run.ti]] * 2, color=colour, linewidth=3, solid_capstyle="butt")
-    for fault in history.faults:
-        if fault.ok:
-            ax.axvspan(
-                fault.time - t0, max(fault.end_time, fault.time + 0.5) - t0, color="tab:purple", alpha=0.25
-            )
-    for action in history.actions:
-        if action.ti in row:
-            ax.plot(action.time - t0, row[action.ti], marker="v", color="black")
-    for violation in violations:
-        ax.axvline(violation.time - t0, color="red", linestyle="--")
-    for request in history.requests:
-        if request.endpoint == "runs/cancel" and request.run_id is not None:
-            ax.axvline(request.time - t0, color="tab:gray", linewidth=0.5, alpha=0.5)
-    ax.set_yticks(range(len(tis)), [ti.split("|", 1)[1] for ti in tis], fontsize=5)
-    ax.set_xlabel("seconds since the campaign started")
-    ax.set_title(
-        f"chaos seed {history.seed}: runs by task instance (green success, red failed, grey cancelled, "
-        "blue active); purple: faults; triangles: user actions; red dashes: violations",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return None
