@@ -109,7 +109,7 @@ def plot(history: History, violations: list[Violation], path: Path) -> str | Non
     for j, times in enumerate(actions.values(), start=len(faults)):
         lanes_ax.plot(times, [j] * len(times), "v", color="black", markersize=5)
     lanes_ax.set_yticks(range(len(faults) + len(actions)), [*faults, *actions], fontsize=7)
-    lanes_ax.set_ylim(len(faults) + len(actions) - 0.5, -0.5)
+    lanes_ax.set_ylim(lane_count - 0.5, -0.5)  # lane_count >= 1: a campaign with no fault still gets a panel
     lanes_ax.set_title("faults (purple: struck until over) and user actions (triangles)", fontsize=9)
 
     linewidth = max(0.4, min(3.0, 250 / max(1, len(rows))))
