@@ -2,7 +2,7 @@
 
 ::
 
-    faults ........ one lane per kind and target ("sigkill triggerer", "429_storm emulator", "died
+    faults ........ one lane per kind and target ("sigkill triggerer", "storm_429 emulator", "died
                     scheduler"): a bar from the moment it struck to the moment it was over
     user actions .. one lane per action (clear, mark_failed, mark_success): a triangle each
     runs .......... every Databricks run of a task: a thin line from created to ended, coloured by how
@@ -117,7 +117,11 @@ def plot(history: History, violations: list[Violation], path: Path) -> str | Non
         end = span if row.end is None else row.end
         colour = COLOURS.get(row.result_state or "", ACTIVE)
         runs_ax.plot([row.start, end], [i, i], color=colour, linewidth=linewidth, solid_capstyle="butt")
-    cancels = [r.time - history.started for r in history.requests if r.endpoint == "runs/cancel" and r.run_id]
+    cancels = [
+        r.time - history.started
+        for r in history.requests
+        if r.endpoint == "runs/cancel" and r.run_id is not None
+    ]
     runs_ax.plot(cancels, [-1.5] * len(cancels), "|", color="tab:gray", markersize=8)
     runs_ax.set_ylabel("runs, by start")
     runs_ax.set_title(
