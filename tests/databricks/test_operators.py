@@ -243,6 +243,21 @@ def test_execution_timeout_in_the_worker_cancels_the_run(
     assert run["state"]["life_cycle_state"] in ("TERMINATING", "TERMINATED")
 
 
+def test_execution_timeout_during_the_submit_waits_for_its_answer_and_cancels_the_run(
+    dagbag: Any, databricks_emulator_env: EmulatorHandle
+) -> None:
+    """The 2 s execution_timeout strikes while the workspace takes 3 s to create the run: the timeout
+    waits for the answer (it used to throw it away, leaving the run going with its task failed), then
+    fails the task and cancels that run, which the record names."""
+    emulator = databricks_emulator_env.emulator
+    emulator.inject_fault(endpoint="runs/submit", kind="latency", count=1, delay_seconds=3.0)
+    state, store, _ = run_dag(dagbag, "dbx_execution_timeout")
+    [run] = emulator.runs()
+    assert ("failed", 1) == (state, emulator.counters().requests_by_endpoint.get("runs/cancel", 0))
+    assert run["state"]["life_cycle_state"] in ("TERMINATING", "TERMINATED")
+    assert run["run_id"] == store[RECORD_KEY]["external_id"]
+
+
 def test_secret_never_reaches_logs_xcom_or_trigger_kwargs(
     dagbag: Any, databricks_emulator_env: EmulatorHandle, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,13 +1,17 @@
-"""SIGTERM while a job is held: raised in the main thread, but never inside a supervisor call."""
+"""SIGTERM while a job is held: raised in the main thread, but never inside a supervisor call; an
+execution_timeout inside a submit: raised once its answer is kept, or at the end of a grace."""
 
 from __future__ import annotations
 
 import os
 import signal
+import threading
+from collections.abc import Iterator
 
 import pytest
 
 from resumable_triggers.resume import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._signals import timeout_waits_for_answer
 
 
 def test_sigterm_while_armed_raises_in_the_main_thread() -> None:
@@ -67,3 +71,55 @@ def test_previous_handler_is_restored_after_the_window() -> None:
         assert airflow_handler is signal.getsignal(signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class _Timeout(Exception):
+    """What the task runner's SIGALRM handler raises (AirflowTaskTimeout, stood in for)."""
+
+
+@pytest.fixture
+def execution_timeout() -> Iterator[None]:
+    """Install a SIGALRM handler that raises, as Airflow's ``timeout`` does for ``execution_timeout``."""
+
+    def strike(signum: int, frame: object) -> None:
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, strike)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.usefixtures("execution_timeout")
+def test_execution_timeout_during_a_submit_is_raised_after_its_answer_is_kept() -> None:
+    """The alarm strikes mid-call: the call finishes, its answer is assigned, then the timeout is
+    raised, so the operator can cancel the job the answer names."""
+    answer = None
+    with pytest.raises(_Timeout), timeout_waits_for_answer(grace_seconds=60.0):
+        os.kill(os.getpid(), signal.SIGALRM)
+        answer = "run 42"
+    assert ("run 42", (0.0, 0.0)) == (answer, signal.getitimer(signal.ITIMER_REAL))
+
+
+@pytest.mark.usefixtures("execution_timeout")
+def test_execution_timeout_during_a_call_that_never_answers_interrupts_it_after_the_grace() -> None:
+    """A workspace that does not answer still fails the task: the grace ends in the real timeout."""
+    reached = []
+    with pytest.raises(_Timeout), timeout_waits_for_answer(grace_seconds=0.01):
+        os.kill(os.getpid(), signal.SIGALRM)
+        reached.append("held")
+        threading.Event().wait(60)  # interrupted by the grace's end, not by the 60 s
+        reached.append("answered")
+    assert ["held"] == reached
+
+
+def test_no_execution_timeout_leaves_the_block_alone() -> None:
+    """Without a raising SIGALRM handler (no execution_timeout) the hold installs nothing."""
+    previous = signal.signal(signal.SIGALRM, signal.SIG_DFL)  # pytest-timeout may have installed one
+    try:
+        with timeout_waits_for_answer():
+            assert signal.SIG_DFL == signal.getsignal(signal.SIGALRM)
+    finally:
+        signal.signal(signal.SIGALRM, previous)

@@ -48,7 +48,7 @@ from resumable_triggers.resume._record import (
     derive_token,
 )
 from resumable_triggers.resume._repair import RepairHistory, RepairSteps, repairs_left
-from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
+from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived, timeout_waits_for_answer
 from resumable_triggers.resume._state_store import RecordKeeper
 from resumable_triggers.resume._tracing import RemoteCall, TaskTrace
 from resumable_triggers.resume._trigger import EventOutcome, JobEvent
@@ -250,7 +250,8 @@ class ResumableDeferrableOperator(JobContract):
                     # A SIGTERM during the submit waits for its answer, which may name a new job: a
                     # user's kill (mark failed) is then judged with that job in hand and cancels it,
                     # where an interrupted submit would leave it running with nobody to stop it.
-                    with self._guard.supervisor_call():
+                    # An execution_timeout waits a little for the answer too, so its job gets cancelled.
+                    with self._guard.supervisor_call(), timeout_waits_for_answer():
                         external_id = self._call(RemoteCall.SUBMIT, submit[1], record)
                     self.log.info(
                         "submitted job %s (%s, token %s)", external_id, submit[0].value, record.token
@@ -273,6 +274,8 @@ class ResumableDeferrableOperator(JobContract):
                     self._records(context).save(record)
                 return self._on_sigterm(context, external_id)
             except AirflowTaskTimeout:
+                if record.external_id is None and external_id is not None:  # held for the submit's answer
+                    self._records(context).save(record.with_external_id(external_id))
                 if self.cancel_on_kill and external_id is not None:
                     self.log.warning("execution_timeout reached; cancelling job %s", external_id)
                     self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)

@@ -16,6 +16,14 @@ its whole process group signalled sends the task two at once (its own, and the o
 forwards), and the second used to interrupt the decision it had started, failing the try (measured on
 the Celery topology). Whatever a second SIGTERM means, the first already asked the same question;
 Airflow's supervisor escalates to SIGKILL if the answer takes too long.
+
+``execution_timeout`` is the other signal that strikes mid-call: the task runner's SIGALRM handler
+raises ``AirflowTaskTimeout`` wherever the main thread is. Inside a submit, that throws away the
+answer that names the job the workspace may just have created, so the operator cannot cancel it and
+the job outlives its failed task. ``timeout_waits_for_answer`` holds the alarm for up to a short
+grace: an answer inside the grace is kept and the timeout is raised right after it, with the job in
+hand; a call still hanging at the end of the grace is interrupted as before, so a workspace that does
+not answer still fails the task within its timeout (plus the grace).
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+TIMEOUT_GRACE_SECONDS = 5.0
 
 
 class SigtermReceived(BaseException):
@@ -82,3 +92,33 @@ class CheckpointGuard:
             return
         self._received = True
         raise SigtermReceived
+
+
+@contextmanager
+def timeout_waits_for_answer(grace_seconds: float = TIMEOUT_GRACE_SECONDS) -> Iterator[None]:
+    """Hold an ``execution_timeout`` that strikes inside the block until the block ends (see above).
+
+    Ending within ``grace_seconds`` of the alarm, the block is followed by the held timeout; still
+    running at the end of the grace, it is interrupted by it. Outside the main thread, or with no
+    timeout installed (no ``execution_timeout``), the block runs as it is.
+    """
+    timeout: Any = signal.getsignal(signal.SIGALRM)
+    if not callable(timeout) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    struck: list[tuple[int, FrameType | None]] = []
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        struck.append((signum, frame))
+        signal.signal(signal.SIGALRM, timeout)  # the grace's end is the real timeout again
+        signal.setitimer(signal.ITIMER_REAL, grace_seconds)
+
+    signal.signal(signal.SIGALRM, hold)
+    try:
+        yield
+    finally:
+        if struck:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, timeout)
+    if struck:
+        timeout(*struck[0])
