@@ -295,6 +295,17 @@ async def test_kill_after_the_run_finished_sends_no_cancel(workspace: Workspace)
     assert 0 == cancels(workspace)
 
 
+@pytest.mark.asyncio
+async def test_kill_of_a_run_already_being_cancelled_sends_no_second_cancel(workspace: Workspace) -> None:
+    """A user's mark failed is decided twice when a triggerer runs the trigger (its ``on_kill``, the API
+    server's listener): the second finds the run TERMINATING and leaves it to end."""
+    run_id = await workspace.submit(**{"emulator.duration_seconds": "30"})
+    await killed(run_id, TaskView(state="failed", marker=None)).on_kill()
+    assert "TERMINATING" == workspace.emulator.get_run(run_id)["state"]["life_cycle_state"]
+    await killed(run_id, TaskView(state="failed", marker=None)).on_kill()
+    assert 1 == cancels(workspace)
+
+
 class SlowToAnswer(SeenByAirflow):
     """Airflow's answer arrives only when the test says so, so on_kill is caught mid-decision."""
 

@@ -30,7 +30,8 @@ Two promises on top of the mapping:
   retrying a call that never got an HTTP answer after the same budget, so a workspace that does not
   answer fails a call within about ``connect_budget_seconds + connect_timeout_seconds`` (40 s by
   default; measured 31 s for a refused port, 40 s for a host that accepts and never answers),
-  naming the host. An ``execution_timeout`` shorter than that fails the task at the timeout.
+  naming the host. An ``execution_timeout`` shorter than that fails the task at the timeout (a
+  submit in flight gets 5 s more to answer, so that the run it names can be cancelled: ``_signals``).
 - **Rotation.** The triggerer maps each connection once per event loop; its headers come from a
   ``ConnectionHeaderProvider``, which re-reads the connection when the workspace rejects them
   (401/403), so a token rotated in the Airflow connection is picked up by running triggers. Airflow's

@@ -17,6 +17,7 @@ from resumable_triggers.databricks.client import (
     ClientSettings,
     DatabricksClient,
     DatabricksError,
+    LifeCycleState,
     Run,
     RunNotFound,
     is_transient,
@@ -67,7 +68,9 @@ def run_status(run: Run) -> JobStatus:
     """Map a run snapshot onto the framework's phases. Unknown (newer) states keep the watch going."""
     state = run.state
     if not state.is_terminal:
-        return JobStatus(JobPhase.ACTIVE, state.life_cycle_state.value, state.state_message, run.run_page_url)
+        life_cycle = state.life_cycle_state
+        ending = life_cycle is LifeCycleState.TERMINATING  # cancelled, or cleaning up
+        return JobStatus(JobPhase.ACTIVE, life_cycle.value, state.state_message, run.run_page_url, ending)
     result = state.result_state.value if state.result_state is not None else "NONE"
     phase = JobPhase.SUCCEEDED if state.is_successful else JobPhase.FAILED
     return JobStatus(phase, f"{state.life_cycle_state.value}/{result}", state.state_message, run.run_page_url)

@@ -7,8 +7,9 @@ Kept free of I/O so every branch is tested directly; the operator only carries o
                                                                             try owns the job, this one
                                                                             touches nothing)
     record of an older clear cycle ....................... NEW_CYCLE         (never adopt the old run:
-                                                                            its trigger's on_kill may
-                                                                            be about to cancel it)
+                                                                            the operator cancels it if
+                                                                            it still runs, as its
+                                                                            trigger's on_kill would)
     record with a token but no id (lost submit response) . SUBMIT_WITH_STORED_TOKEN (same run comes back)
     record with an id, job active ........................ RECONNECT
     record with an id, job succeeded ..................... ALREADY_SUCCEEDED
@@ -46,6 +47,13 @@ class JobStatus:
     state: str
     message: str = ""
     url: str | None = None
+    # ACTIVE, but already being torn down (cancelled, or finishing): a cancel would change nothing.
+    # Two deciders on one user action (the trigger's on_kill, the API server's listener) rely on it.
+    ending: bool = False
+
+    @property
+    def cancellable(self) -> bool:
+        return self.phase is JobPhase.ACTIVE and not self.ending
 
 
 class Decision(str, enum.Enum):

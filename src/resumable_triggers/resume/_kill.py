@@ -5,7 +5,7 @@ heartbeat (a stall, a GC pause, a frozen container) wakes up to find its trigger
 cancels every one of them with the user-action message (apache/airflow#73454). Obeying that message
 kills healthy runs that another triggerer is watching. So the trigger looks before it cancels::
 
-    the job is already finished ............................. KEEP    nothing to cancel
+    the job is already finished (or being cancelled) ........ KEEP    nothing to cancel
     the task is success/failed/skipped/removed/... .......... CANCEL  a user stopped it, or it ended
                                                                       while the job still ran (orphan)
     the task is restarting (a running try was cleared) ...... CANCEL
@@ -27,6 +27,10 @@ exception: a try the scheduler gave up may still be alive (a frozen worker, woke
 the HA matrix); it believes it holds the job and pushes a marker as its SIGTERM checkpoint, after the
 current try's, and Airflow accepts a stale try's XCom. So a marker older than the trigger's own try
 speaks for nobody, and counts as no marker.
+
+A user's mark failed or mark success is decided twice: by the trigger's ``on_kill`` when a triggerer
+runs it, and by the API server's listener (``_listener``), which covers the trigger no triggerer runs
+(not picked up yet, or its triggerer died). Whichever reads the job second finds it being cancelled.
 
 ``LOOK_AGAIN`` is retried within ``[triggerer] on_kill_timeout``; if the picture never settles the job
 keeps running and the trigger logs an error naming it: a run left running costs less than a healthy
@@ -134,7 +138,9 @@ def kill_verdict(
     read; ``view`` None: Airflow could not be asked; ``watching_try``: the try whose deferral the
     killed trigger serves (None: unknown, every marker counts)."""
     if job_active is False:
-        return Verdict(KillVerdict.KEEP, f"job {external_id} already finished: nothing to cancel")
+        return Verdict(
+            KillVerdict.KEEP, f"job {external_id} already finished, or is finishing: nothing to cancel"
+        )
     if view is None:
         return Verdict(KillVerdict.LOOK_AGAIN, "the task's state could not be read")
     state, marker = view.state, view.marker

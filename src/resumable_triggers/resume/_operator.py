@@ -192,6 +192,8 @@ class ResumableDeferrableOperator(JobContract):
             self._count(plan.decision)
             return plan, None
         plan = plan_start(stored, cycle=cycle, mint=mint)
+        if plan.decision is Decision.NEW_CYCLE and stored is not None and stored.external_id is not None:
+            self._cancel_left_behind(stored.external_id)
         status = None
         if plan.decision is Decision.INSPECT:
             stored_id = plan.record.external_id
@@ -226,6 +228,16 @@ class ResumableDeferrableOperator(JobContract):
         )
         self._count(plan.decision)
         return plan, status
+
+    def _cancel_left_behind(self, external_id: ExternalId) -> None:
+        """A user cleared the task: the new cycle never adopts the old job, and no one else may be left
+        to cancel it (its trigger's ``on_kill`` runs only where a triggerer ran the trigger)."""
+        if not self.cancel_on_kill:
+            return
+        status = self._call(RemoteCall.STATUS, self.job_status(external_id), external_id)
+        if status.cancellable:
+            self.log.warning("the task was cleared while job %s ran; cancelling that job", external_id)
+            self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
 
     async def _submit(self, context: Context, token: str, *, new_token: bool) -> ExternalId:
         if new_token:

@@ -15,7 +15,7 @@ import enum
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -245,7 +245,16 @@ class ResumableJobTrigger(BaseTrigger, Generic[ArgsT]):
                 await asyncio.shield(decision)
         decision.result()
 
-    async def _kill(self) -> None:
+    async def user_set_state(self, state: str) -> None:
+        """A user set the task to ``state`` through Airflow's API (mark failed, mark success), whether
+        or not a triggerer runs this trigger: the same decision as ``on_kill`` (see ``_listener``)."""
+
+        async def view() -> TaskView:
+            return TaskView(state=state, marker=None)  # the marker only speaks for handed-on states
+
+        await self._kill(view)
+
+    async def _kill(self, read_view: Callable[[], Awaitable[TaskView]] | None = None) -> None:
         external_id = self.args.external_id
         if not self.args.cancel_on_kill:
             log.info("task was acted on; leaving job %s running (cancel_on_kill=False)", external_id)
@@ -255,12 +264,12 @@ class ResumableJobTrigger(BaseTrigger, Generic[ArgsT]):
         url = self.job_url
         try:
             status = await self.status()
-            job_active, url = status.phase is JobPhase.ACTIVE, status.url or url
+            job_active, url = status.cancellable, status.url or url
         except self.watch_errors as exc:
             log.warning("could not read the status of job %s before deciding to cancel: %s", external_id, exc)
         while True:
             try:
-                view: TaskView | None = await self.read_task_view()
+                view: TaskView | None = await (read_view or self.read_task_view)()
             except Exception as exc:  # noqa: BLE001 - any doubt must keep a healthy job running
                 log.warning("could not read the task's state: %s", exc)
                 view = None

@@ -130,6 +130,67 @@ def test_user_marks_task_failed_while_the_other_triggerer_holds_it_cancels_once(
     assert (run["run_id"], 1) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
 
 
+def test_user_marks_deferred_tasks_failed_and_success_while_no_triggerer_runs_them_cancels_each_run(
+    ha: DatabricksE2E,
+) -> None:
+    """Both triggerers are frozen (SIGSTOP) while two tasks defer, so no triggerer ever runs their
+    triggers; a user marks one failed and the other success. Airflow calls no ``on_kill`` for a trigger
+    nobody runs: the API server's listener cancels each run, exactly once (the HA chaos campaign's seed
+    60 found the run of such a task left going to its end)."""
+    for triggerer in TRIGGERERS:
+        ha.airflow.faults.pause(triggerer)
+    try:
+        dag_runs = [ha.start(DEFERRED), ha.start(DEFERRED)]
+        for dag_run in dag_runs:
+            dag_run.wait_for_state("deferred")
+        runs = [dag_run.wait_for_runs(1)[0] for dag_run in dag_runs]
+        assert [None, None] == [dag_run.triggerer_job_id() for dag_run in dag_runs]
+
+        failed, succeeded = dag_runs
+        ha.airflow.rest.mark_task_failed(failed.dag_id, failed.run_id, "etl")
+        ha.airflow.rest.mark_task_success(succeeded.dag_id, succeeded.run_id, "etl")
+        for dag_run, run in zip(dag_runs, runs, strict=True):
+            dag_run.wait_for_run_terminal(run["run_id"])
+    finally:
+        for triggerer in TRIGGERERS:
+            ha.airflow.faults.resume(triggerer)
+    ha.wait_until_quiet(seconds=3.0, timeout_seconds=30)
+
+    outcomes = [dag_run.outcome() for dag_run in dag_runs]
+    assert [("failed", 1, ["CANCELED"], 2, []), ("success", 1, ["CANCELED"], 2, [])] == [
+        o.summary() for o in outcomes
+    ]
+    assert 2 == outcomes[-1].requests.get("runs/cancel", 0)
+
+
+def test_user_clears_a_deferred_task_while_no_triggerer_runs_it_the_next_try_cancels_the_old_run(
+    ha: DatabricksE2E,
+) -> None:
+    """Both triggerers are frozen while the task defers; a user clears it. No ``on_kill`` runs for a
+    trigger nobody runs, so the next try (a new clear cycle, which never adopts the old run) cancels
+    the run left behind before it submits its own; then the triggerers wake and watch that one."""
+    for triggerer in TRIGGERERS:
+        ha.airflow.faults.pause(triggerer)
+    try:
+        dag_run = ha.start(DEFERRED)
+        dag_run.wait_for_state("deferred")
+        [old] = dag_run.wait_for_runs(1)
+        ha.airflow.rest.clear_task(dag_run.dag_id, dag_run.run_id, "etl")
+        dag_run.wait_for_run_terminal(old["run_id"])
+        _, new = dag_run.wait_for_runs(2)
+        dag_run.wait_for_try(2, "deferred")
+    finally:
+        for triggerer in TRIGGERERS:
+            ha.airflow.faults.resume(triggerer)
+    dag_run.wait_for_deferred_and_watched()
+    dag_run.finish_run(new["run_id"])
+    dag_run.wait_for_state("success")
+
+    outcome = dag_run.outcome()
+    assert ("success", 2, ["CANCELED", "SUCCESS"], 2, []) == outcome.summary()
+    assert (new["run_id"], 1) == (outcome.xcom_run_id, outcome.requests.get("runs/cancel", 0))
+
+
 def test_scheduler_sigkilled_while_the_task_defers_and_while_it_resumes(ha: DatabricksE2E) -> None:
     """One scheduler is SIGKILLed right after the DAG run is triggered (the task is being scheduled
     and defers), the other while the run ends and the task resumes: the surviving scheduler carries
