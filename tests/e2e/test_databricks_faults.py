@@ -226,6 +226,26 @@ def test_user_marks_task_failed_while_its_submit_is_in_flight_cancels_the_run_it
     assert 1 == outcome.requests.get("runs/cancel", 0)
 
 
+def test_user_marks_task_success_while_its_submit_answers_are_lost_still_cancels_the_run_in_time(
+    dbx: DatabricksE2E,
+) -> None:
+    """Found by the HA chaos campaign (seed 60, replayed): Databricks applies the submit but its first
+    four answers are lost, and a user marks the task success meanwhile. The supervisor's SIGTERM waits
+    for the submit's answer and hurries it: the client resends at once (the idempotency token hands
+    back the same run), learns the run, and cancels it before the SIGKILL that follows 5 s later.
+    It used to sit out its backoff (1 + 2 + 4 + 8 s) and be killed first, the run going on alone."""
+    dbx.control.inject_fault(endpoint="runs/submit", kind="lose_response", count=4)
+    dag_run = dbx.start(DEFERRED)
+    [run] = dag_run.wait_for_runs(1)
+    dbx.airflow.rest.mark_task_success(dag_run.dag_id, dag_run.run_id, "etl")
+    dag_run.wait_for_run_terminal(run["run_id"])
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, ["CANCELED"], 1, []) == outcome.summary()
+    assert (5, 1) == (outcome.requests.get("runs/submit"), outcome.requests.get("runs/cancel"))
+    assert "SIGTERM during the submit: hurried it" in dag_run.logs(1)
+
+
 def test_user_clears_deferred_task_cancels_old_run_and_submits_exactly_one_new_run(
     dbx: DatabricksE2E,
 ) -> None:

@@ -1,8 +1,13 @@
 """SIGTERM while a job is held: raised in the main thread, but never inside a supervisor call; an
-execution_timeout inside a submit: raised once its answer is kept, or at the end of a grace."""
+execution_timeout inside a submit: raised once its answer is kept, or at the end of a grace. Either
+signal, striking while a submit's answer is awaited, hurries the submit (its backoff ends at once).
+
+A hurried wait here is an hour long: if the hurry failed, the test would hang until pytest-timeout
+fails it, so no wall-clock threshold is needed."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -10,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from resumable_triggers._hurry import Hurry, current_hurry, hurrying
 from resumable_triggers.resume import CheckpointGuard, SigtermReceived
 from resumable_triggers.resume._signals import timeout_waits_for_answer
 
@@ -31,6 +37,26 @@ def test_sigterm_during_a_supervisor_call_waits_until_the_call_returned() -> Non
             completed.append("call finished")
         completed.append("after the call")  # never reached: the pending signal is raised on exit
     assert ["call finished"] == completed
+
+
+async def _submit_backing_off_until(signum: signal.Signals) -> str:
+    """A submit in its hour-long backoff when ``signum`` reaches the process; its answer once the
+    backoff is over."""
+    hurry = current_hurry()
+    assert hurry is not None
+    asyncio.get_running_loop().call_later(0.01, os.kill, os.getpid(), signum)
+    await hurry.wait(3600, asyncio.sleep)
+    return "run 42"
+
+
+def test_sigterm_while_a_submit_answer_is_awaited_hurries_the_submit_then_raises() -> None:
+    """The supervisor SIGKILLs 5 s after its SIGTERM: the submit the SIGTERM waits for stops backing
+    off, answers, and only then is the SIGTERM raised, with the answer kept."""
+    guard = CheckpointGuard()
+    answer = None
+    with pytest.raises(SigtermReceived), guard.armed(), guard.awaiting_answer():
+        answer = asyncio.run(_submit_backing_off_until(signal.SIGTERM))
+    assert "run 42" == answer
 
 
 def test_second_sigterm_while_the_first_is_handled_is_absorbed() -> None:
@@ -113,6 +139,17 @@ def test_execution_timeout_during_a_call_that_never_answers_interrupts_it_after_
         threading.Event().wait(60)  # interrupted by the grace's end, not by the 60 s
         reached.append("answered")
     assert ["held"] == reached
+
+
+@pytest.mark.usefixtures("execution_timeout")
+def test_execution_timeout_during_a_backing_off_submit_hurries_it_within_the_grace() -> None:
+    """The grace is as short as the supervisor's: the alarm hurries the submit, so an answer that a
+    backoff would have put after the grace still comes inside it."""
+    hurry = Hurry()
+    answer = None
+    with pytest.raises(_Timeout), timeout_waits_for_answer(hurry, grace_seconds=60.0), hurrying(hurry):
+        answer = asyncio.run(_submit_backing_off_until(signal.SIGALRM))
+    assert ("run 42", True) == (answer, hurry.hurried)
 
 
 def test_no_execution_timeout_leaves_the_block_alone() -> None:

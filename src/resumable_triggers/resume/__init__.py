@@ -1,11 +1,15 @@
 """Provider-agnostic resume machinery: the record, the decision, the base operator and trigger.
 
 Subclass ``ResumableDeferrableOperator`` and ``ResumableJobTrigger`` to make any external
-job (Databricks, EMR, Spark on Kubernetes...) submit once and survive every restart.
+job (Databricks, EMR, Spark on Kubernetes...) submit once and survive every restart. A system's own
+client should wait between retries of ``submit_job`` with ``current_hurry()``'s ``wait`` when there
+is one: a SIGTERM that waits for the submit's answer hurries it, and the supervisor's SIGKILL follows
+in 5 s.
 """
 
 from __future__ import annotations
 
+from resumable_triggers._hurry import HURRIED_WAIT_SECONDS, Hurry, current_hurry
 from resumable_triggers.resume._decision import (
     Decision,
     JobPhase,
@@ -39,12 +43,14 @@ from resumable_triggers.resume._signals import CheckpointGuard, SigtermReceived
 from resumable_triggers.resume._trigger import EventOutcome, JobEvent, ResumableJobTrigger, WatchArgs
 
 __all__ = [
+    "HURRIED_WAIT_SECONDS",
     "CheckpointGuard",
     "CorruptRecord",
     "Decision",
     "EventOutcome",
     "ExternalId",
     "ForeignRecord",
+    "Hurry",
     "JobEvent",
     "JobFailed",
     "JobPhase",
@@ -64,6 +70,7 @@ __all__ = [
     "UnknownRecordVersion",
     "WatchArgs",
     "WatchLost",
+    "current_hurry",
     "default_deferrable",
     "derive_token",
     "first_try_of_cycle",

@@ -263,7 +263,8 @@ class ResumableDeferrableOperator(JobContract):
                     # user's kill (mark failed) is then judged with that job in hand and cancels it,
                     # where an interrupted submit would leave it running with nobody to stop it.
                     # An execution_timeout waits a little for the answer too, so its job gets cancelled.
-                    with self._guard.supervisor_call(), timeout_waits_for_answer():
+                    # Both hurry the submit: the supervisor's SIGKILL follows in 5 s, the grace ends in 5.
+                    with self._guard.awaiting_answer() as hurry, timeout_waits_for_answer(hurry):
                         external_id = self._call(RemoteCall.SUBMIT, submit[1], record)
                     self.log.info(
                         "submitted job %s (%s, token %s)", external_id, submit[0].value, record.token
@@ -282,6 +283,7 @@ class ResumableDeferrableOperator(JobContract):
                 if external_id is None:  # the submit failed by itself while the SIGTERM waited
                     raise (stop.__context__ or stop) from None
                 if record.external_id is None:  # the SIGTERM waited for this answer: record the job first
+                    self.log.info("SIGTERM during the submit: hurried it (no backoff) to job %s", external_id)
                     record = record.with_external_id(external_id)
                     self._records(context).save(record)
                 return self._on_sigterm(context, external_id)

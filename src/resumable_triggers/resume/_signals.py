@@ -11,6 +11,10 @@ the main thread is inside a supervisor call that the guard knows of, remembers t
 as soon as that call has returned. The operator then decides, in ordinary code, whether this was a
 worker shutdown (checkpoint: defer again) or a user's kill (cancel the job).
 
+A SIGTERM that waits for a submit's answer also *hurries* the submit (``_hurry``): the supervisor
+SIGKILLs the task 5 s later, and a submit whose answers got lost would otherwise sit out its
+client's backoff past that, leaving a job nobody knows the id of (chaos seed 60, HA, replayed).
+
 One SIGTERM per window: later ones are absorbed while the operator decides. A container stopped with
 its whole process group signalled sends the task two at once (its own, and the one its supervisor
 forwards), and the second used to interrupt the decision it had started, failing the try (measured on
@@ -21,9 +25,9 @@ Airflow's supervisor escalates to SIGKILL if the answer takes too long.
 raises ``AirflowTaskTimeout`` wherever the main thread is. Inside a submit, that throws away the
 answer that names the job the workspace may just have created, so the operator cannot cancel it and
 the job outlives its failed task. ``timeout_waits_for_answer`` holds the alarm for up to a short
-grace: an answer inside the grace is kept and the timeout is raised right after it, with the job in
-hand; a call still hanging at the end of the grace is interrupted as before, so a workspace that does
-not answer still fails the task within its timeout (plus the grace).
+grace, and hurries the call: an answer inside the grace is kept and the timeout is raised right
+after it, with the job in hand; a call still hanging at the end of the grace is interrupted as
+before, so a workspace that does not answer still fails the task within its timeout (plus the grace).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+from resumable_triggers._hurry import Hurry, hurrying
 
 TIMEOUT_GRACE_SECONDS = 5.0
 
@@ -53,6 +59,7 @@ class CheckpointGuard:
         self._pending = False
         self._armed = False
         self._received = False
+        self._hurry: Hurry | None = None  # the awaited answer's, while one is awaited
         self.absorbed = 0  # SIGTERMs that arrived after the one being handled (for logs and tests)
 
     @contextmanager
@@ -83,24 +90,41 @@ class CheckpointGuard:
             self._pending, self._received = False, True
             raise SigtermReceived
 
+    @contextmanager
+    def awaiting_answer(self) -> Iterator[Hurry]:
+        """A remote call whose answer a SIGTERM must wait for (a submit, which may create a job): held
+        like a supervisor call, and hurried by the SIGTERM. The hurry is current inside the block."""
+        hurry = Hurry()
+        with self.supervisor_call(), hurrying(hurry):
+            outer, self._hurry = self._hurry, hurry
+            try:
+                yield hurry
+            finally:
+                self._hurry = outer
+
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self._received or self._pending:
             self.absorbed += 1
             return
         if self._supervisor_calls:
             self._pending = True
+            if self._hurry is not None:
+                self._hurry.now()
             return
         self._received = True
         raise SigtermReceived
 
 
 @contextmanager
-def timeout_waits_for_answer(grace_seconds: float = TIMEOUT_GRACE_SECONDS) -> Iterator[None]:
+def timeout_waits_for_answer(
+    hurry: Hurry | None = None, grace_seconds: float = TIMEOUT_GRACE_SECONDS
+) -> Iterator[None]:
     """Hold an ``execution_timeout`` that strikes inside the block until the block ends (see above).
 
     Ending within ``grace_seconds`` of the alarm, the block is followed by the held timeout; still
-    running at the end of the grace, it is interrupted by it. Outside the main thread, or with no
-    timeout installed (no ``execution_timeout``), the block runs as it is.
+    running at the end of the grace, it is interrupted by it. The alarm hurries ``hurry``, the
+    block's call. Outside the main thread, or with no timeout installed (no ``execution_timeout``),
+    the block runs as it is.
     """
     timeout: Any = signal.getsignal(signal.SIGALRM)
     if not callable(timeout) or threading.current_thread() is not threading.main_thread():
@@ -112,6 +136,8 @@ def timeout_waits_for_answer(grace_seconds: float = TIMEOUT_GRACE_SECONDS) -> It
         struck.append((signum, frame))
         signal.signal(signal.SIGALRM, timeout)  # the grace's end is the real timeout again
         signal.setitimer(signal.ITIMER_REAL, grace_seconds)
+        if hurry is not None:
+            hurry.now()
 
     signal.signal(signal.SIGALRM, hold)
     try:

@@ -6,6 +6,8 @@ headers (re-minted once, at once, after a 401/403), holds one of ``max_connectio
 out through ``_http.send_once``. A failure is retried as ``_retry``'s table says, within
 ``retry_budget_seconds`` (and ``connect_budget_seconds`` until any attempt got an HTTP answer);
 waiting in the budget queue counts against neither, since thousands of pollers queue by design.
+A call made while its caller is being hurried (``_hurry``: a SIGTERM waits for its answer) stops
+backing off and stops queueing at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from resumable_triggers._clock import Clock, Sleep
+from resumable_triggers._hurry import current_hurry, wait_unless_hurried
 from resumable_triggers.databricks.client._auth import HeaderProvider
 from resumable_triggers.databricks.client._budget import RequestBudget
 from resumable_triggers.databricks.client._errors import (
@@ -87,10 +90,11 @@ class Transport:
         attempt = 0
         reauthenticated = False
         answered = False  # did any attempt get an HTTP answer? Until one does, the connect budget rules
+        hurry = current_hurry()
         while True:
             attempt += 1
             before = self._clock()
-            await self._budget.acquire()
+            await wait_unless_hurried(self._budget.acquire(), hurry)
             queued += self._clock() - before
             try:
                 headers = await self._headers.headers()
@@ -115,7 +119,7 @@ class Transport:
                 )
                 if maybe_delay is None:
                     raise
-                error, delay = exc, maybe_delay
+                error, delay = exc, maybe_delay if hurry is None else hurry.cap(maybe_delay)
             answered = answered or isinstance(error, ApiError)
             if isinstance(error, ApiError) and error.status == 429:
                 self._budget.pause(error.retry_after_seconds or delay)
@@ -131,18 +135,22 @@ class Transport:
                 ) from error
             if delay > 0:
                 logger.info(
-                    "Databricks %s %s on %s failed (%s); retrying in %.1f s (attempt %d, %.1f of %.0f s "
+                    "Databricks %s %s on %s failed (%s); retrying in %.1f s%s (attempt %d, %.1f of %.0f s "
                     "retry budget used)",
                     method,
                     endpoint,
                     self.host,
                     _describe(error),
                     delay,
+                    ", hurried" if hurry is not None and hurry.hurried else "",
                     attempt,
                     elapsed,
                     self.settings.retry_budget_seconds,
                 )
-                await self._sleep(delay)
+                if hurry is None:
+                    await self._sleep(delay)
+                else:
+                    await hurry.wait(delay, self._sleep)
 
     async def _send(
         self,
