@@ -16,6 +16,10 @@ if [ ! -f "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
     "$venv/bin/python" -m pip install -q --disable-pip-version-check -e "$root[test,bench,dev,docs]"
     touch "$stamp"
 fi
+# The editable install leaves setuptools' src/resumable_triggers.egg-info behind, on sys.path beside the
+# venv's dist-info: Airflow then finds our airflow.plugins entry point twice and reports the second as
+# a plugin import error ("already registered") in every component and the UI. The dist-info suffices.
+rm -rf "$root"/src/*.egg-info
 # The deployment harness's production-like topology runs Debian's PostgreSQL and Redis servers.
 missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,17 @@ def test_package_registers_as_an_airflow_provider_with_its_extra_link() -> None:
     manager = ProvidersManager()
     assert "resumable-triggers" in manager.providers
     assert "resumable_triggers.databricks.DatabricksRunLink" in manager.extra_links_class_names
+
+
+def test_package_plugin_loads_once_without_an_import_error(tmp_path: Path) -> None:
+    """Airflow loads the listener's plugin from our ``airflow.plugins`` entry point exactly once: a
+    second copy of our metadata on ``sys.path`` (an editable install's ``src/*.egg-info``) made every
+    component log "already registered" and list it as a plugin import error."""
+    code = (
+        "from airflow import plugins_manager as pm; plugins, errors = pm._get_plugins(); "
+        "print([p.name for p in plugins if p.name == 'resumable_triggers'], "
+        "[name for name in errors if 'resumable' in name or 'resumable' in errors[name]])"
+    )
+    env = {**os.environ, "AIRFLOW_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    assert "['resumable_triggers'] []" == out.stdout.strip().splitlines()[-1]
