@@ -37,7 +37,7 @@ from contextvars import ContextVar
 
 from resumable_triggers._clock import Sleep
 
-__all__ = ["HURRIED_WAIT_SECONDS", "Hurry", "current_hurry", "hurrying"]
+__all__ = ["HURRIED_WAIT_SECONDS", "Hurry", "current_hurry", "hurried", "hurrying"]
 
 HURRIED_WAIT_SECONDS = 0.25
 """The longest wait between tries once hurried. A lost answer already costs a round trip; a 429
@@ -101,6 +101,13 @@ class Hurry:
                 await asyncio.gather(task, return_exceptions=True)
         if not task.cancelled():
             task.result()
+
+
+def hurried() -> Hurry:
+    """A hurry that has already come: for the calls made after the signal (the cancel of a user's kill)."""
+    hurry = Hurry()
+    hurry.now()
+    return hurry
 
 
 def current_hurry() -> Hurry | None:

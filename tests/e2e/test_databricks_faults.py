@@ -202,6 +202,29 @@ def test_user_marks_running_task_failed_cancels_the_run(dbx: DatabricksE2E) -> N
     assert run["run_id"] == outcome.xcom_run_id
 
 
+def test_user_marks_running_task_failed_during_a_429_storm_on_cancel_still_cancels_before_the_sigkill(
+    dbx: DatabricksE2E,
+) -> None:
+    """A user marks failed a task that polls in the worker while the workspace rate-limits
+    ``runs/cancel`` (429, Retry-After: 30). Honouring the header would outlast the supervisor's SIGKILL,
+    due 5 s after its SIGTERM, and leave the run going: the cancel of a user's kill is hurried, and
+    comes back every 0.25 s until the workspace takes it."""
+    dag_run = dbx.start(IN_WORKER)
+    [run] = dag_run.wait_for_runs(1)
+    dbx.wait_for_requests(more_than=1, endpoint="runs/get")
+    dag_run.wait_for_state("running")
+    dbx.control.inject_fault(
+        endpoint="runs/cancel", kind="http_error", status=429, retry_after_seconds=30, count=3
+    )
+
+    dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
+    dag_run.wait_for_run_terminal(run["run_id"])
+
+    outcome = dag_run.outcome()
+    assert ("failed", 1, ["CANCELED"], 1, []) == outcome.summary()
+    assert 4 == outcome.requests.get("runs/cancel")
+
+
 def test_user_marks_task_failed_while_its_submit_is_in_flight_cancels_the_run_it_created(
     dbx: DatabricksE2E,
 ) -> None:

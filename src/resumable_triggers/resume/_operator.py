@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk.exceptions import AirflowTaskTimeout
 from airflow.sdk.observability import stats
 
+from resumable_triggers._hurry import hurried, hurrying
 from resumable_triggers.resume._bridge import run_blocking
 from resumable_triggers.resume._contract import JobContract
 from resumable_triggers.resume._decision import (
@@ -377,7 +378,8 @@ class ResumableDeferrableOperator(JobContract):
         if verdict is SigtermVerdict.USER_KILL:
             if self.cancel_on_kill:
                 self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)
-                self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
+                with hurrying(hurried()):  # the supervisor's SIGKILL is due 5 s after its SIGTERM
+                    self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
                 raise KilledByUser(f"task was stopped by a user; job {external_id} was cancelled")
             raise KilledByUser(f"task was stopped by a user; job {external_id} keeps running")
         if verdict is SigtermVerdict.SUPERSEDED:
