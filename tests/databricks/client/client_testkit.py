@@ -10,11 +10,28 @@ from typing import Any
 
 import aiohttp
 
-from resumable_triggers.databricks.client import DatabricksClient, Run, RunWatch, RunWatcher, WatcherSettings
+from resumable_triggers.databricks.client import (
+    ClientSettings,
+    DatabricksClient,
+    Run,
+    RunWatch,
+    RunWatcher,
+    WatcherSettings,
+)
 from resumable_triggers.testing import Emulator, VirtualTime
 
 # Watcher settings for tests: a first sweep 0.05 s after the watches, and no jitter to step around.
 FAST = WatcherSettings(coalesce_seconds=0.05, jitter_fraction=0.0)
+# Retries with small, known waits (1, 2, 4, 8 s + up to 0.5 s), and a budget that never paces.
+RETRYING = ClientSettings(
+    requests_per_second=1000,
+    burst=1000,
+    retry_budget_seconds=60,
+    backoff_initial_seconds=1,
+    backoff_max_seconds=8,
+    jitter_seconds=0.5,
+)
+SPEC = {"run_name": "r", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]}
 
 
 class SteppedTime:

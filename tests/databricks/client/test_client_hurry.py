@@ -11,19 +11,11 @@ import asyncio
 import dataclasses
 
 import pytest
+from client_testkit import RETRYING, SPEC
 
 from resumable_triggers._hurry import HURRIED_WAIT_SECONDS, Hurry, hurrying
-from resumable_triggers.databricks.client import ClientSettings, DatabricksClient, SdkHeaderProvider
+from resumable_triggers.databricks.client import DatabricksClient, SdkHeaderProvider
 from resumable_triggers.testing import Emulator, VirtualTime
-
-SETTINGS = ClientSettings(
-    requests_per_second=1000,
-    burst=1000,
-    backoff_initial_seconds=1,
-    backoff_max_seconds=16,
-    jitter_seconds=0.5,
-)
-SPEC = {"run_name": "r", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]}
 
 
 class BackoffHurriedMidway:
@@ -53,7 +45,7 @@ async def test_hurry_during_the_backoff_of_a_lost_submit_resends_at_once_and_get
     backoff = BackoffHurriedMidway(hurry)
     with hurrying(hurry):
         async with DatabricksClient(
-            emulator_url, pat, settings=SETTINGS, clock=fake_time.monotonic, sleep=backoff
+            emulator_url, pat, settings=RETRYING, clock=fake_time.monotonic, sleep=backoff
         ) as client:
             run_id = await client.submit_run(SPEC, idempotency_token="task-1-try-1")
             run = await client.get_run(run_id)
@@ -72,15 +64,15 @@ async def test_hurry_during_the_backoff_of_a_lost_submit_resends_at_once_and_get
 async def test_hurried_call_under_a_429_storm_waits_neither_retry_after_nor_the_budget(
     emulator: Emulator, emulator_url: str, pat: SdkHeaderProvider, fake_time: VirtualTime
 ) -> None:
-    """Retry-After: 30 would pause the client's request budget for 30 s. A hurried call ignores both
+    """Retry-After: 10 would pause the client's request budget for 10 s. A hurried call ignores both
     the header and the budget and comes back after the short floor, which still keeps it from
     hammering a workspace that rate-limits it."""
     emulator.inject_fault(
-        endpoint="runs/submit", kind="http_error", status=429, retry_after_seconds=30, count=3
+        endpoint="runs/submit", kind="http_error", status=429, retry_after_seconds=10, count=3
     )
     hurry = Hurry()
     hurry.now()
-    settings = dataclasses.replace(SETTINGS, requests_per_second=1, burst=1)
+    settings = dataclasses.replace(RETRYING, requests_per_second=1, burst=1)
     with hurrying(hurry):
         async with DatabricksClient(
             emulator_url, pat, settings=settings, clock=fake_time.monotonic, sleep=fake_time.sleep
@@ -100,12 +92,12 @@ async def test_outside_a_hurry_the_same_storm_is_waited_out(
 ) -> None:
     """The control for the test above: with no hurry, Retry-After and the budget are honoured."""
     emulator.inject_fault(
-        endpoint="runs/submit", kind="http_error", status=429, retry_after_seconds=30, count=3
+        endpoint="runs/submit", kind="http_error", status=429, retry_after_seconds=10, count=3
     )
-    settings = dataclasses.replace(SETTINGS, requests_per_second=1, burst=1)
+    settings = dataclasses.replace(RETRYING, requests_per_second=1, burst=1)
     async with DatabricksClient(
         emulator_url, pat, settings=settings, clock=fake_time.monotonic, sleep=fake_time.sleep
     ) as client:
         await client.submit_run(SPEC, idempotency_token="task-1-try-1")
 
-    assert 3 * 30 <= sum(fake_time.sleeps)
+    assert 3 * 10 <= sum(fake_time.sleeps)

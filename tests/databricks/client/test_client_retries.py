@@ -12,12 +12,11 @@ import socket
 from typing import Any
 
 import pytest
-from client_testkit import create_job
+from client_testkit import RETRYING, SPEC, create_job
 
 from resumable_triggers.databricks.client import (
     ApiError,
     AuthError,
-    ClientSettings,
     CredentialsError,
     DatabricksClient,
     DatabricksError,
@@ -30,20 +29,10 @@ from resumable_triggers.databricks.client import (
 from resumable_triggers.databricks.client._retry import retry_delay
 from resumable_triggers.testing import Emulator, VirtualTime
 
-SETTINGS = ClientSettings(
-    requests_per_second=1000,
-    burst=1000,
-    retry_budget_seconds=60,
-    backoff_initial_seconds=1,
-    backoff_max_seconds=8,
-    jitter_seconds=0.5,
-)
-SPEC = {"run_name": "r", "tasks": [{"task_key": "a", "notebook_task": {"notebook_path": "/x"}}]}
-
 
 def client_for(url: str, headers: SdkHeaderProvider, fake: VirtualTime, **overrides: Any) -> DatabricksClient:
     """A client whose waits are recorded on ``fake`` instead of spent."""
-    settings = dataclasses.replace(SETTINGS, **overrides)
+    settings = dataclasses.replace(RETRYING, **overrides)
     return DatabricksClient(url, headers, settings=settings, clock=fake.monotonic, sleep=fake.sleep)
 
 
@@ -111,9 +100,9 @@ async def test_persistent_5xx_exhausts_the_retry_budget_with_a_typed_error(
     assert isinstance(error.last_error, ApiError)
     assert 503 == error.last_error.status
     assert error.__cause__ is error.last_error
-    assert error.elapsed_seconds <= SETTINGS.retry_budget_seconds
+    assert error.elapsed_seconds <= RETRYING.retry_budget_seconds
     assert error.attempts == emulator.counters().requests_by_endpoint["runs/get"]
-    assert sum(fake_time.sleeps) <= SETTINGS.retry_budget_seconds
+    assert sum(fake_time.sleeps) <= RETRYING.retry_budget_seconds
 
 
 @pytest.mark.asyncio
@@ -278,5 +267,5 @@ def test_one_predicate_classifies_every_failure_as_the_retry_table_says(
     trigger waits out exactly that; 403s, 400s and TLS failures are permanent."""
     assert transient == is_transient(error, idempotent=idempotent)
     if isinstance(error, DatabricksError):
-        delay = retry_delay(error, attempt=1, idempotent=idempotent, settings=SETTINGS, rng=random.Random(0))
+        delay = retry_delay(error, attempt=1, idempotent=idempotent, settings=RETRYING, rng=random.Random(0))
         assert transient == (delay is not None)
