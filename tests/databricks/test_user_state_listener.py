@@ -122,3 +122,26 @@ def test_someone_elses_trigger_is_left_to_its_owner(databricks_emulator_env: Emu
     ti = deferred_on(provider, {"run_id": 1, "databricks_conn_id": "databricks_default"})
     UserStateListener().on_task_instance_failed(previous_state=None, task_instance=ti, error="x")
     assert 0 == cancels(databricks_emulator_env)
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_workspace_that_does_not_answer_holds_the_users_click_only_for_the_on_kill_budget(
+    databricks_emulator_env: EmulatorHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hook runs inside the user's PATCH: a workspace that holds its answer must not hold the
+    click for the client's minutes of retries. The decision gives up after its budget (here 0.5 s,
+    by default ``[triggerer] on_kill_timeout``), cancels nothing it could not judge, and names the job
+    in an error. Without the budget the hook waited for the held answer, then cancelled."""
+    handle = databricks_emulator_env
+    run_id = submit(handle)
+    ti = deferred_on_run(run_id)
+    handle.emulator.inject_fault(endpoint="runs/get", kind="hold", count=1)
+    try:
+        UserStateListener(decision_seconds=0.5).on_task_instance_failed(
+            previous_state=None, task_instance=ti, error="set by a user"
+        )
+        state = handle.emulator.get_run(run_id)["state"]["life_cycle_state"]
+        assert (0, True) == (cancels(handle), state in ("PENDING", "RUNNING"))
+    finally:
+        handle.emulator.release_held()
+    assert f"gave up deciding on job {run_id}" in caplog.text

@@ -21,7 +21,10 @@ clears it later). This listener rebuilds our trigger from that row and has it de
 
 When a triggerer does run the trigger, its ``on_kill`` decides too; whichever reads the job second
 finds it being cancelled and leaves it (``JobStatus.ending``). Nothing here raises: a user's state
-change must go through whatever the workspace says, so failures are logged, naming the job.
+change must go through whatever the workspace says, so failures are logged, naming the job. The hook
+runs inside the user's request, so the decision gets the budget a trigger's ``on_kill`` gets,
+``[triggerer] on_kill_timeout`` (30 s by default), not the client's minutes of retries: a workspace
+that does not answer holds the user's click that long at most, and the job is named in the log.
 
 Registered in every Airflow component by the package's ``airflow.plugins`` entry point; only the API
 server's user path fires it with a trigger in hand.
@@ -29,9 +32,11 @@ server's user path fires it with a trigger in hand.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+from airflow.configuration import conf
 from airflow.listeners import hookimpl
 
 from resumable_triggers.resume._bridge import run_blocking
@@ -56,7 +61,17 @@ def trigger_of(classpath: str, kwargs: dict[str, Any]) -> ResumableJobTrigger[An
 
 
 class UserStateListener:
-    """Listener hooks (pluggy) for the task states a user sets through Airflow's API."""
+    """Listener hooks (pluggy) for the task states a user sets through Airflow's API.
+
+    ``decision_seconds``: how long one decision may hold the user's request (default: ``[triggerer]
+    on_kill_timeout``)."""
+
+    def __init__(self, *, decision_seconds: float | None = None) -> None:
+        self.decision_seconds = (
+            conf.getfloat("triggerer", "on_kill_timeout", fallback=30.0)
+            if decision_seconds is None
+            else decision_seconds
+        )
 
     @hookimpl
     def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
@@ -70,19 +85,32 @@ class UserStateListener:
         trigger_id = getattr(ti, "trigger_id", None)
         if previous_state is not None or trigger_id is None:
             return
+        job = None
         try:
             trigger = _stored_trigger(trigger_id)
             if trigger is None:
                 return
+            job = trigger.args.external_id
             log.info(
                 "task %s.%s (run %s) was set to %s while deferred on job %s: deciding whether to cancel it",
                 ti.dag_id,
                 ti.task_id,
                 ti.run_id,
                 state,
-                trigger.args.external_id,
+                job,
             )
-            run_blocking(trigger.user_set_state(state), waiting_for=lambda: "the job's workspace")
+            decision = asyncio.wait_for(trigger.user_set_state(state), self.decision_seconds)
+            run_blocking(decision, waiting_for=lambda: "the job's workspace")
+        except asyncio.TimeoutError:
+            log.error(
+                "gave up deciding on job %s of task %s.%s (run %s) after %g s ([triggerer] "
+                "on_kill_timeout): the workspace did not answer; if the job still runs, cancel it by hand",
+                job,
+                ti.dag_id,
+                ti.task_id,
+                ti.run_id,
+                self.decision_seconds,
+            )
         except Exception:  # logged and swallowed: see the module docstring
             log.exception(
                 "could not decide on the job of task %s.%s (run %s); if it still runs, cancel it by hand",
