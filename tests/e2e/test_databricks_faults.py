@@ -269,6 +269,32 @@ def test_user_marks_task_success_while_its_submit_answers_are_lost_still_cancels
     assert "SIGTERM during the submit: hurried it" in dag_run.logs(1)
 
 
+def test_user_marks_task_success_before_it_decided_submits_nothing(dbx: DatabricksE2E) -> None:
+    """Found by the single-node chaos campaign (seed 61): a user marks the task success while it is
+    still starting (there, a 10 s parse of its DAG file). Airflow's own SIGTERM handler only calls
+    ``on_kill`` and lets the task go on; the operator notes the signal there and, once its window
+    opens, asks the API server first: a user's kill submits nothing. It used to be forgotten: the task
+    submitted a run, its deferral was refused, and the run went on with nobody to stop it."""
+    dag_run = dbx.start(DEFERRED, pause={"before_decide": [1]})
+    dag_run.wait_for_gate("before_decide")
+    dbx.airflow.rest.mark_task_success(dag_run.dag_id, dag_run.run_id, "etl")
+    dbx.airflow.wait_for(
+        "the supervisor to SIGTERM the task",
+        lambda: "shouldn't be running anymore" in dag_run.logs(1) or None,
+        timeout_seconds=30,
+    )
+    dag_run.release_gate("before_decide")  # within the 5 s before the supervisor escalates to SIGKILL
+    dbx.airflow.wait_for(
+        "the task to decide on the SIGTERM",
+        lambda: "before its job was submitted" in dag_run.logs(1) or None,
+        timeout_seconds=30,
+    )
+
+    outcome = dag_run.outcome()
+    assert ("success", 1, [], 0, []) == outcome.summary()
+    assert 0 == outcome.requests.get("runs/submit", 0)
+
+
 def test_user_clears_deferred_task_cancels_old_run_and_submits_exactly_one_new_run(
     dbx: DatabricksE2E,
 ) -> None:

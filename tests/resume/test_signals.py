@@ -59,6 +59,19 @@ def test_sigterm_while_a_submit_answer_is_awaited_hurries_the_submit_then_raises
     assert "run 42" == answer
 
 
+def test_sigterm_noted_before_a_window_is_raised_when_the_window_opens() -> None:
+    """Airflow's own handler only calls ``on_kill`` (which notes the SIGTERM) and lets the task go on:
+    the next window opens with that SIGTERM, and only that one."""
+    guard = CheckpointGuard()
+    guard.note()  # as on_kill does, while the task still parses its DAG file
+    guard.raise_if_noted()  # outside a window: nothing to decide yet
+    with pytest.raises(SigtermReceived), guard.armed():
+        guard.raise_if_noted()
+    with guard.armed():
+        guard.raise_if_noted()  # consumed: the next window starts clean
+    assert 0 == guard.absorbed
+
+
 def test_second_sigterm_while_the_first_is_handled_is_absorbed() -> None:
     """A whole process group stopped at once sends the task two SIGTERMs (its own and the one its
     supervisor forwards): the second must not interrupt the decision the first started."""

@@ -129,6 +129,7 @@ class ResumableDeferrableOperator(JobContract):
             self.prepare(context)
         with self._guard.armed():
             try:
+                self._guard.raise_if_noted()
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
                     # The job may be healthy: fail this try, and let a retry reconnect to the same job
                     # (never a new submit). After an outage the retry resumes the watch; after a
@@ -159,9 +160,11 @@ class ResumableDeferrableOperator(JobContract):
         """Deliberately does not cancel: see ``CheckpointGuard`` and ``cancel_on_kill``.
 
         Airflow calls this from its SIGTERM handler, where no supervisor call is safe and a worker
-        shutdown cannot be told from a user's kill. While a job is held the guard replaces that
-        handler and decides in the main thread; outside those windows there is no job to cancel.
+        shutdown cannot be told from a user's kill, and then lets the task go on. While a job is held
+        the guard replaces that handler and decides in the main thread; outside those windows the
+        SIGTERM is noted, and decided on when the next window opens (before any submit).
         """
+        self._guard.note()
 
     def _decide(self, context: Context) -> tuple[Plan, JobStatus | None]:
         """The plan, and the job's status when deciding needed one (so it is read once)."""
@@ -260,6 +263,9 @@ class ResumableDeferrableOperator(JobContract):
         with self._guard.armed():
             try:
                 if submit is not None:
+                    self._stop_if_killed_before_submit(context, submit[1])
+                self._guard.raise_if_noted()
+                if submit is not None:
                     # A SIGTERM during the submit waits for its answer, which may name a new job: a
                     # user's kill (mark failed) is then judged with that job in hand and cancels it,
                     # where an interrupted submit would leave it running with nobody to stop it.
@@ -295,6 +301,26 @@ class ResumableDeferrableOperator(JobContract):
                     self.log.warning("execution_timeout reached; cancelling job %s", external_id)
                     self._call(RemoteCall.CANCEL, self.cancel_job(external_id), external_id)
                 raise
+
+    def _stop_if_killed_before_submit(self, context: Context, submit: Coroutine[Any, Any, Any]) -> None:
+        """A SIGTERM noted before this window (the task was still starting or deciding): a user's
+        kill or a superseded try submits nothing; a worker shutdown submits, and the job is then
+        checkpointed like any other (its token is stored: a retry gets the same job back)."""
+        try:
+            self._guard.raise_if_noted()
+        except SigtermReceived:
+            state, verdict = self._trace.sigterm(lambda: state_seen_by_api_server(context["ti"], self.log))
+            if verdict is SigtermVerdict.CHECKPOINT:
+                self.log.info("SIGTERM before the submit while the task is running (a worker shutdown)")
+                return
+            submit.close()  # never sent
+            if verdict is SigtermVerdict.USER_KILL:
+                raise KilledByUser(
+                    f"task was stopped by a user ({state}) before its job was submitted"
+                ) from None
+            raise TrySuperseded(
+                f"this try is no longer current (the task is {state}); nothing submitted"
+            ) from None
 
     def _poll_in_worker(self, context: Context, record: ResumeRecord, status: JobStatus) -> Any:
         external_id = record.external_id

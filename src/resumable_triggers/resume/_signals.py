@@ -15,6 +15,13 @@ A SIGTERM that waits for a submit's answer also *hurries* the submit (``_hurry``
 SIGKILLs the task 5 s later, and a submit whose answers got lost would otherwise sit out its
 client's backoff past that, leaving a job nobody knows the id of (chaos seed 60, HA, replayed).
 
+Airflow 3.3's own handler only calls ``on_kill`` and lets the task go on. A SIGTERM that strikes
+before the first window opens (a user's mark success while the task still parses its DAG file, a
+shutdown during its decision) is therefore *noted* by the operator's ``on_kill`` (``note``: no I/O)
+and handled when the next window opens (``raise_if_noted``): before a submit, a user's kill then
+submits nothing; with a job in hand, it is judged as if it had arrived right then. It used to be
+forgotten: the task submitted a job, its deferral was refused, and the job ran on (chaos seed 61).
+
 One SIGTERM per window: later ones are absorbed while the operator decides. A container stopped with
 its whole process group signalled sends the task two at once (its own, and the one its supervisor
 forwards), and the second used to interrupt the decision it had started, failing the try (measured on
@@ -60,6 +67,7 @@ class CheckpointGuard:
         self._armed = False
         self._received = False
         self._hurry: Hurry | None = None  # the awaited answer's, while one is awaited
+        self._noted = False  # a SIGTERM reached Airflow's handler (our on_kill) outside the windows
         self.absorbed = 0  # SIGTERMs that arrived after the one being handled (for logs and tests)
 
     @contextmanager
@@ -77,6 +85,16 @@ class CheckpointGuard:
         finally:
             self._armed = False
             signal.signal(signal.SIGTERM, previous)
+
+    def note(self) -> None:
+        """Remember a SIGTERM that Airflow's own handler passed to ``on_kill``. Signal-handler safe."""
+        self._noted = True
+
+    def raise_if_noted(self) -> None:
+        """At the start of an armed window: raise a SIGTERM noted before it, as if it arrived now."""
+        if self._noted and self._armed:
+            self._noted, self._received = False, True
+            raise SigtermReceived
 
     @contextmanager
     def supervisor_call(self) -> Iterator[None]:

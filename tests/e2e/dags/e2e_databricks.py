@@ -17,6 +17,8 @@ A pause is a test-only window-opener (the operator under test is unchanged apart
 writes ``<E2E_GATES_DIR>/<dag run id>/<point>.try<N>.reached`` holding its PID, then waits, without
 any log line or supervisor call, until ``<point>.release`` appears or it is killed. Points:
 
+- ``before_decide``: in ``prepare``, before the resume decision and before any guarded window (a
+  SIGTERM here reaches Airflow's own handler, as while the task still parses its DAG file);
 - ``before_submit``: the resume record (with its idempotency token) is stored, nothing submitted yet;
 - ``after_submit``: the run was submitted; the record does not name it yet;
 - ``before_defer``: the record names the run and the watch marker is pushed; the deferral is next;
@@ -38,6 +40,10 @@ from resumable_triggers.resume import ExternalId, JobEvent
 
 class PausableSubmitRunOperator(DatabricksSubmitRunOperator):
     """The library's operator, plus the test-only pauses named above."""
+
+    def prepare(self, context: Any) -> None:
+        pause_if_asked("before_decide", context)
+        super().prepare(context)
 
     async def submit_job(self, token: str, context: Any) -> ExternalId:
         pause_if_asked("before_submit", context)
