@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 from e2e_testkit import DagRun, DatabricksE2E
 
+from resumable_triggers.resume._signals import TIMEOUT_GRACE_SECONDS
 from resumable_triggers.testing.airflow import AirflowApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -49,9 +50,14 @@ def emulator_address(dbx: DatabricksE2E) -> tuple[str, int]:
     return parts.hostname, parts.port
 
 
-def seconds_running(ti: dict[str, Any]) -> float:
-    start, end = (dt.datetime.fromisoformat(ti[k].replace("Z", "+00:00")) for k in ("start_date", "end_date"))
-    return (end - start).total_seconds()
+def seconds_executing(ti: dict[str, Any], log: str) -> float:
+    """From the operator's first line in ``execute`` (its resume decision) to the task's end: what an
+    ``execution_timeout`` bounds. Airflow's own start-up (loading bundles, parsing the DAG file: 8 s
+    on an idle 2-core machine, 44 s seen on a loaded one) comes before it and is not the library's."""
+    line = next(line for line in log.splitlines() if "resume decision:" in line)
+    started = dt.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(ti["end_date"].replace("Z", "+00:00"))
+    return (end - started).total_seconds()
 
 
 def test_token_rotated_in_the_connection_mid_deferral_is_picked_up_by_the_running_triggerer(
@@ -121,11 +127,14 @@ def test_unreachable_workspace_fails_the_task_at_its_execution_timeout_naming_th
     with silent_workspace() as port, connection(dbx, host="127.0.0.1", port=port, token="t") as conn_id:
         dag_run = dbx.start("e2e_dbx_conn_timeout", conn_id=conn_id)
         ti = wait_failed(dag_run)
-        took = seconds_running(ti)
         log = dag_run.logs(1)
-    print(f"unreachable workspace, execution_timeout 20 s: task ran {took:.1f} s")
+        took = seconds_executing(ti, log)
+    print(f"unreachable workspace, execution_timeout 20 s: task executed {took:.1f} s")
     assert ("failed", True, True) == (ti["state"], f"127.0.0.1:{port}" in log, "execution_timeout" in log)
-    assert took < 20 + 15, f"the task ran {took:.1f} s: its 20 s execution_timeout did not stop it"
+    # 20 s, plus the grace a submit in flight gets to answer (TIMEOUT_GRACE_SECONDS), plus slack.
+    assert took < 20 + TIMEOUT_GRACE_SECONDS + 5, (
+        f"executed {took:.1f} s: its 20 s execution_timeout did not stop it"
+    )
 
 
 def test_unreachable_workspace_without_timeout_fails_within_the_connect_budget_naming_the_host(
@@ -148,12 +157,12 @@ def test_unreachable_workspace_without_timeout_fails_within_the_connect_budget_n
             ),
             timeout_seconds=30,
         )
-        took = seconds_running(first)
         log = dag_run.logs(1)
+        took = seconds_executing(first, log)
         dbx.airflow.rest.mark_task_failed(dag_run.dag_id, dag_run.run_id, "etl")
-    print(f"unreachable workspace, no timeout: try 1 ran {took:.1f} s")
+    print(f"unreachable workspace, no timeout: try 1 executed {took:.1f} s")
     assert (2, True, True) == (ti["try_number"], f"127.0.0.1:{port}" in log, "connect_budget_seconds" in log)
-    assert took < 40 + 20, f"try 1 ran {took:.1f} s: longer than the connect budget allows"
+    assert took < 40 + 20, f"try 1 executed {took:.1f} s: longer than the connect budget allows"
 
 
 def test_user_marks_a_task_stuck_connecting_failed_and_it_stops_at_once(dbx: DatabricksE2E) -> None:
