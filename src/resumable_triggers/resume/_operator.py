@@ -129,7 +129,8 @@ class ResumableDeferrableOperator(JobContract):
             self.prepare(context)
         with self._guard.armed():
             try:
-                self._guard.raise_if_noted()
+                if self._guard.take_noted():  # a SIGTERM while the task resumed: judged with the job
+                    raise SigtermReceived
                 if job_event.outcome is EventOutcome.WATCH_ERROR:
                     # The job may be healthy: fail this try, and let a retry reconnect to the same job
                     # (never a new submit). After an outage the retry resumes the watch; after a
@@ -262,10 +263,11 @@ class ResumableDeferrableOperator(JobContract):
         external_id = record.external_id
         with self._guard.armed():
             try:
-                if submit is not None:
+                if submit is None:
+                    if self._guard.take_noted():  # a SIGTERM while the task started: judged with the job
+                        raise SigtermReceived
+                else:
                     self._stop_if_killed_before_submit(context, submit[1])
-                self._guard.raise_if_noted()
-                if submit is not None:
                     # A SIGTERM during the submit waits for its answer, which may name a new job: a
                     # user's kill (mark failed) is then judged with that job in hand and cancels it,
                     # where an interrupted submit would leave it running with nobody to stop it.
@@ -306,21 +308,16 @@ class ResumableDeferrableOperator(JobContract):
         """A SIGTERM noted before this window (the task was still starting or deciding): a user's
         kill or a superseded try submits nothing; a worker shutdown submits, and the job is then
         checkpointed like any other (its token is stored: a retry gets the same job back)."""
-        try:
-            self._guard.raise_if_noted()
-        except SigtermReceived:
-            state, verdict = self._trace.sigterm(lambda: state_seen_by_api_server(context["ti"], self.log))
-            if verdict is SigtermVerdict.CHECKPOINT:
-                self.log.info("SIGTERM before the submit while the task is running (a worker shutdown)")
-                return
-            submit.close()  # never sent
-            if verdict is SigtermVerdict.USER_KILL:
-                raise KilledByUser(
-                    f"task was stopped by a user ({state}) before its job was submitted"
-                ) from None
-            raise TrySuperseded(
-                f"this try is no longer current (the task is {state}); nothing submitted"
-            ) from None
+        if not self._guard.take_noted():
+            return
+        state, verdict = self._judge_sigterm(context)
+        if verdict is SigtermVerdict.CHECKPOINT:
+            self.log.info("SIGTERM before the submit while the task is running (a worker shutdown)")
+            return
+        submit.close()  # never sent
+        if verdict is SigtermVerdict.USER_KILL:
+            raise KilledByUser(f"task was stopped by a user ({state}) before its job was submitted")
+        raise TrySuperseded(f"this try is no longer current (the task is {state}); nothing submitted")
 
     def _poll_in_worker(self, context: Context, record: ResumeRecord, status: JobStatus) -> Any:
         external_id = record.external_id
@@ -399,8 +396,12 @@ class ResumableDeferrableOperator(JobContract):
             context["ti"].xcom_push(key=WATCH_MARKER_KEY, value=marker.to_xcom())
         self.defer(trigger=self.job_trigger(external_id), method_name="execute_complete")
 
+    def _judge_sigterm(self, context: Context) -> tuple[str | None, SigtermVerdict]:
+        """How the API server sees the task after a SIGTERM, and what that makes of it (``_kill``)."""
+        return self._trace.sigterm(lambda: state_seen_by_api_server(context["ti"], self.log))
+
     def _on_sigterm(self, context: Context, external_id: ExternalId) -> Any:
-        state, verdict = self._trace.sigterm(lambda: state_seen_by_api_server(context["ti"], self.log))
+        state, verdict = self._judge_sigterm(context)
         if verdict is SigtermVerdict.USER_KILL:
             if self.cancel_on_kill:
                 self.log.warning("task was stopped by a user (%s); cancelling job %s", state, external_id)

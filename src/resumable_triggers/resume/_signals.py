@@ -18,7 +18,7 @@ client's backoff past that, leaving a job nobody knows the id of (chaos seed 60,
 Airflow 3.3's own handler only calls ``on_kill`` and lets the task go on. A SIGTERM that strikes
 before the first window opens (a user's mark success while the task still parses its DAG file, a
 shutdown during its decision) is therefore *noted* by the operator's ``on_kill`` (``note``: no I/O)
-and handled when the next window opens (``raise_if_noted``): before a submit, a user's kill then
+and handled when the next window opens (``take_noted``): before a submit, a user's kill then
 submits nothing; with a job in hand, it is judged as if it had arrived right then. It used to be
 forgotten: the task submitted a job, its deferral was refused, and the job ran on (chaos seed 61).
 
@@ -90,11 +90,13 @@ class CheckpointGuard:
         """Remember a SIGTERM that Airflow's own handler passed to ``on_kill``. Signal-handler safe."""
         self._noted = True
 
-    def raise_if_noted(self) -> None:
-        """At the start of an armed window: raise a SIGTERM noted before it, as if it arrived now."""
-        if self._noted and self._armed:
-            self._noted, self._received = False, True
-            raise SigtermReceived
+    def take_noted(self) -> bool:
+        """At the start of an armed window: whether a SIGTERM was noted before it. True means the
+        caller handles it as if it arrived now, and later ones are absorbed while it decides."""
+        if not (self._noted and self._armed):
+            return False
+        self._noted, self._received = False, True
+        return True
 
     @contextmanager
     def supervisor_call(self) -> Iterator[None]:
